@@ -61,12 +61,19 @@ inline void store(T* p, const batch<T>& v) noexcept {
 
 template <class T>
 [[nodiscard]] inline T reduce_add(const batch<T>& v) noexcept {
-    return xsimd::reduce_add(v);
+    return xsimd::hadd(v); // xsimd 8 names the horizontal sum `hadd`
 }
 
 template <class T>
 [[nodiscard]] inline T reduce_max(const batch<T>& v) noexcept {
-    return xsimd::reduce_max(v);
+    // xsimd 8 has no horizontal max; the batch is spilled once and scanned.
+    alignas(64) T buf[width<T>];
+    v.store_aligned(buf);
+    T m = buf[0];
+    for (std::size_t i = 1; i < width<T>; ++i) {
+        m = buf[i] > m ? buf[i] : m;
+    }
+    return m;
 }
 
 /**
