@@ -1,0 +1,338 @@
+#pragma once
+/**
+ * @file
+ * @brief The packed, cache-blocked, register-blocked single-precision gemm behind
+ *        `ctt::kernels::gemm`.
+ *
+ * The loop nest and packing follow Goto & van de Geijn, "Anatomy of high-performance matrix
+ * multiplication" (ACM TOMS 34(3), 2008) and the BLIS refactoring of it (Van Zee & van de
+ * Geijn, ACM TOMS 41(3), 2015): a `kc x nc` panel of B is packed into `nr`-wide column
+ * slivers, an `mc x kc` block of A into `mr`-tall row slivers, and a micro-kernel keeps an
+ * `mr x nr` tile of C in registers over the whole `kc` loop, broadcasting one A value and
+ * loading `nr / width` registers of B per step. C is row-major, so the vector lanes run along
+ * n. Both layouts of B (`[k,n]` and `[n,k]`) are packed into the same sliver format, so one
+ * micro-kernel serves `matmul` and `matmul_bt`.
+ *
+ * Determinism: every C element is accumulated over k in the same order (fixed `kc` blocks,
+ * one fused multiply-add chain per block, the same fused epilogue for full and edge tiles),
+ * whatever the thread count or the thread's share of C.
+ */
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <cstring>
+#include <memory>
+#include <new>
+
+#include "ctt/core/shape.hpp"
+#include "ctt/kernels/detail/gemm_types.hpp"
+#include "ctt/simd/batch.hpp"
+#include "ctt/simd/parallel.hpp"
+
+#if defined(__GNUC__)
+#define CTT_GEMM_INLINE inline __attribute__((always_inline))
+#else
+#define CTT_GEMM_INLINE inline
+#endif
+
+namespace ctt::kernels::detail {
+
+using fbatch = simd::batch<float>;
+inline constexpr index_t lanes = simd::width<float>;
+
+/**
+ * @brief Blocking for the target's register file and caches.
+ *
+ * AVX-512 has 32 vector registers: a 14 x 2 tile takes 28 accumulators, two B registers and
+ * one broadcast. AVX2 and SSE have 16: a 6 x 2 tile takes 12. `kc` keeps one packed B sliver
+ * (`kc x nr`) in the 48 KiB L1; `mc` keeps the packed A block (`mc x kc`) in L2; `nc` bounds
+ * the packed B panel.
+ */
+struct gemm_blocking {
+    static constexpr index_t register_count = lanes >= 16 ? 32 : 16;
+    static constexpr index_t nr_registers = 2;
+    static constexpr index_t mr = register_count == 32 ? 14 : 6;
+    static constexpr index_t nr = nr_registers * lanes;
+    static constexpr index_t kc = 256;
+    static constexpr index_t mc = mr * 24;
+    static constexpr index_t nc = nr * 96;
+};
+
+/// 64-byte aligned scratch that grows to the largest request, then is reused.
+class gemm_workspace {
+public:
+    float* reserve(index_t floats) {
+        if (floats > capacity_) {
+            data_.reset(
+                static_cast<float*>(::operator new (floats * sizeof(float), std::align_val_t{64})));
+            capacity_ = floats;
+        }
+        return data_.get();
+    }
+
+private:
+    struct aligned_delete {
+        void operator()(float* p) const noexcept { ::operator delete (p, std::align_val_t{64}); }
+    };
+    std::unique_ptr<float, aligned_delete> data_;
+    index_t capacity_ = 0;
+};
+
+/// One workspace per thread: packing buffers are never allocated inside the blocked loops.
+inline gemm_workspace& thread_workspace() {
+    thread_local gemm_workspace workspace;
+    return workspace;
+}
+
+/**
+ * @brief Packs `A[0:mc, 0:kc]` into `mr`-row slivers, k-major inside a sliver
+ *        (`pa[s][p][i] = A[s*mr + i, p]`); rows past `mc` are zero.
+ */
+inline void pack_a(index_t mc, index_t kc, const float* a, index_t lda, float* pa) {
+    constexpr index_t mr = gemm_blocking::mr;
+    for (index_t s = 0; s < mc; s += mr) {
+        const index_t rows = std::min(mr, mc - s);
+        float* dst = pa + s * kc;
+        for (index_t i = 0; i < rows; ++i) {
+            const float* src = a + (s + i) * lda;
+            for (index_t p = 0; p < kc; ++p) {
+                dst[p * mr + i] = src[p];
+            }
+        }
+        for (index_t i = rows; i < mr; ++i) {
+            for (index_t p = 0; p < kc; ++p) {
+                dst[p * mr + i] = 0.f;
+            }
+        }
+    }
+}
+
+/**
+ * @brief Packs `op(B)[0:kc, 0:nc]` into `nr`-column slivers, k-major inside a sliver
+ *        (`pb[s][p][j] = op(B)[p, s*nr + j]`); columns past `nc` are zero.
+ */
+inline void pack_b(index_t kc, index_t nc, const float* b, index_t ldb, transpose tb, float* pb) {
+    constexpr index_t nr = gemm_blocking::nr;
+    for (index_t s = 0; s < nc; s += nr) {
+        const index_t cols = std::min(nr, nc - s);
+        float* dst = pb + s * kc;
+        if (tb == transpose::no) {
+            const float* src = b + s;
+            if (cols == nr) {
+                for (index_t p = 0; p < kc; ++p) {
+                    for (index_t v = 0; v < gemm_blocking::nr_registers; ++v) {
+                        fbatch::load_unaligned(src + p * ldb + v * lanes)
+                            .store_aligned(dst + p * nr + v * lanes);
+                    }
+                }
+            } else {
+                for (index_t p = 0; p < kc; ++p) {
+                    std::memcpy(dst + p * nr, src + p * ldb, cols * sizeof(float));
+                    std::fill(dst + p * nr + cols, dst + (p + 1) * nr, 0.f);
+                }
+            }
+        } else {
+            // B is stored [n, k]: each packed row gathers one element from `cols` rows of B.
+            // Reading four B rows per pass keeps the reads sequential and the writes grouped.
+            const float* src = b + s * ldb;
+            index_t j = 0;
+            for (; j + 4 <= cols; j += 4) {
+                const float* r0 = src + j * ldb;
+                const float* r1 = r0 + ldb;
+                const float* r2 = r1 + ldb;
+                const float* r3 = r2 + ldb;
+                for (index_t p = 0; p < kc; ++p) {
+                    float* d = dst + p * nr + j;
+                    d[0] = r0[p];
+                    d[1] = r1[p];
+                    d[2] = r2[p];
+                    d[3] = r3[p];
+                }
+            }
+            for (; j < cols; ++j) {
+                const float* r = src + j * ldb;
+                for (index_t p = 0; p < kc; ++p) {
+                    dst[p * nr + j] = r[p];
+                }
+            }
+            for (index_t p = 0; p < kc; ++p) {
+                std::fill(dst + p * nr + cols, dst + (p + 1) * nr, 0.f);
+            }
+        }
+    }
+}
+
+/// How a micro-tile is written back: `c = fma(alpha, acc, (load_c ? c : 0) + bias)`.
+struct tile_epilogue {
+    float alpha;
+    bool load_c;
+    const float* bias; // nullable; already offset to the tile's first column
+};
+
+/**
+ * @brief The register-blocked micro-kernel: `mr x nr` accumulators live in registers across
+ *        the whole `kc` loop; `rows x cols` of them are written to C.
+ */
+CTT_GEMM_INLINE void micro_kernel(index_t kc, const float* __restrict pa,
+                                  const float* __restrict pb, float* c, index_t ldc, index_t rows,
+                                  index_t cols, const tile_epilogue& epi) {
+    constexpr index_t mr = gemm_blocking::mr;
+    constexpr index_t nv = gemm_blocking::nr_registers;
+    constexpr index_t nr = gemm_blocking::nr;
+    fbatch acc[mr][nv];
+    for (index_t i = 0; i < mr; ++i) {
+        for (index_t v = 0; v < nv; ++v) {
+            acc[i][v] = fbatch(0.f);
+        }
+    }
+    for (index_t p = 0; p < kc; ++p) {
+        fbatch bv[nv];
+        for (index_t v = 0; v < nv; ++v) {
+            bv[v] = fbatch::load_aligned(pb + p * nr + v * lanes);
+        }
+        for (index_t i = 0; i < mr; ++i) {
+            const fbatch av(pa[p * mr + i]);
+            for (index_t v = 0; v < nv; ++v) {
+                acc[i][v] = xsimd::fma(av, bv[v], acc[i][v]);
+            }
+        }
+    }
+
+    const fbatch alpha(epi.alpha);
+    if (rows == mr && cols == nr) {
+        fbatch bias[nv];
+        for (index_t v = 0; v < nv; ++v) {
+            bias[v] =
+                epi.bias != nullptr ? fbatch::load_unaligned(epi.bias + v * lanes) : fbatch(0.f);
+        }
+        for (index_t i = 0; i < mr; ++i) {
+            float* ci = c + i * ldc;
+            for (index_t v = 0; v < nv; ++v) {
+                const fbatch init =
+                    epi.load_c ? fbatch::load_unaligned(ci + v * lanes) + bias[v] : bias[v];
+                xsimd::fma(alpha, acc[i][v], init).store_unaligned(ci + v * lanes);
+            }
+        }
+        return;
+    }
+    // Edge tile: the same fused operation per element, in scalar form.
+    alignas(64) float tile[mr * nr];
+    for (index_t i = 0; i < mr; ++i) {
+        for (index_t v = 0; v < nv; ++v) {
+            acc[i][v].store_aligned(tile + i * nr + v * lanes);
+        }
+    }
+    for (index_t i = 0; i < rows; ++i) {
+        float* ci = c + i * ldc;
+        for (index_t j = 0; j < cols; ++j) {
+            const float bias = epi.bias != nullptr ? epi.bias[j] : 0.f;
+            const float init = epi.load_c ? ci[j] + bias : bias;
+            ci[j] = std::fma(epi.alpha, tile[i * nr + j], init);
+        }
+    }
+}
+
+/// `C = alpha * 0 + bias (+ C)`: the k == 0 corner, kept in the same fused form.
+inline void gemm_empty_k(index_t m, index_t n, float* c, index_t ldc, bool accumulate,
+                         const float* bias) {
+    for (index_t i = 0; i < m; ++i) {
+        for (index_t j = 0; j < n; ++j) {
+            const float b = bias != nullptr ? bias[j] : 0.f;
+            c[i * ldc + j] = accumulate ? c[i * ldc + j] + b : b;
+        }
+    }
+}
+
+/// One thread's share of the gemm: the full Goto/BLIS loop nest over its block of C.
+inline void gemm_serial(index_t m, index_t n, index_t k, const float* a, index_t lda,
+                        const float* b, index_t ldb, transpose tb, float* c, index_t ldc,
+                        float alpha, bool accumulate, const float* bias) {
+    using blk = gemm_blocking;
+    const index_t kc_max = std::min(k, blk::kc);
+    const index_t mc_max = (std::min(m, blk::mc) + blk::mr - 1) / blk::mr * blk::mr;
+    const index_t nc_max = (std::min(n, blk::nc) + blk::nr - 1) / blk::nr * blk::nr;
+    float* pb = thread_workspace().reserve(kc_max * (nc_max + mc_max));
+    float* pa = pb + kc_max * nc_max;
+
+    for (index_t jc = 0; jc < n; jc += blk::nc) {
+        const index_t nc = std::min(blk::nc, n - jc);
+        for (index_t pc = 0; pc < k; pc += blk::kc) {
+            const index_t kc = std::min(blk::kc, k - pc);
+            const float* b_block = tb == transpose::no ? b + pc * ldb + jc : b + jc * ldb + pc;
+            pack_b(kc, nc, b_block, ldb, tb, pb);
+            const bool first = pc == 0;
+            for (index_t ic = 0; ic < m; ic += blk::mc) {
+                const index_t mc = std::min(blk::mc, m - ic);
+                pack_a(mc, kc, a + ic * lda + pc, lda, pa);
+                for (index_t jr = 0; jr < nc; jr += blk::nr) {
+                    const index_t cols = std::min(blk::nr, nc - jr);
+                    const tile_epilogue epi{alpha, !first || accumulate,
+                                            first && bias != nullptr ? bias + jc + jr : nullptr};
+                    for (index_t ir = 0; ir < mc; ir += blk::mr) {
+                        const index_t rows = std::min(blk::mr, mc - ir);
+                        micro_kernel(kc, pa + ir * kc, pb + jr * kc, c + (ic + ir) * ldc + jc + jr,
+                                     ldc, rows, cols, epi);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/**
+ * @brief Splits C over threads along n (column blocks; along m when n is too narrow), in
+ *        multiples of the micro-tile so that every thread sees the same tiling.
+ */
+inline void gemm_dispatch(index_t m, index_t n, index_t k, const float* a, index_t lda,
+                          const float* b, index_t ldb, transpose tb, float* c, index_t ldc,
+                          float alpha, bool accumulate, const float* bias) {
+    using blk = gemm_blocking;
+    if (m == 0 || n == 0) {
+        return;
+    }
+    if (k == 0) {
+        gemm_empty_k(m, n, c, ldc, accumulate, bias);
+        return;
+    }
+    int threads = simd::max_threads();
+    // Below ~2 MFLOP a parallel region costs more than it saves.
+    if (static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k) < 1.0e6) {
+        threads = 1;
+    }
+    const index_t col_tiles = (n + blk::nr - 1) / blk::nr;
+    const index_t row_tiles = (m + blk::mr - 1) / blk::mr;
+    const auto t = static_cast<index_t>(threads);
+    if (threads > 1 && col_tiles >= 2 * t) {
+        const index_t per = (col_tiles + t - 1) / t * blk::nr;
+        simd::parallel_for(
+            0, t,
+            [&](index_t i) {
+                const index_t j0 = std::min(n, i * per);
+                const index_t nn = std::min(per, n - j0);
+                if (nn > 0) {
+                    gemm_serial(m, nn, k, a, lda, tb == transpose::no ? b + j0 : b + j0 * ldb, ldb,
+                                tb, c + j0, ldc, alpha, accumulate,
+                                bias != nullptr ? bias + j0 : nullptr);
+                }
+            },
+            threads);
+    } else if (threads > 1 && row_tiles >= t) {
+        const index_t per = (row_tiles + t - 1) / t * blk::mr;
+        simd::parallel_for(
+            0, t,
+            [&](index_t i) {
+                const index_t i0 = std::min(m, i * per);
+                const index_t mm = std::min(per, m - i0);
+                if (mm > 0) {
+                    gemm_serial(mm, n, k, a + i0 * lda, lda, b, ldb, tb, c + i0 * ldc, ldc, alpha,
+                                accumulate, bias);
+                }
+            },
+            threads);
+    } else {
+        gemm_serial(m, n, k, a, lda, b, ldb, tb, c, ldc, alpha, accumulate, bias);
+    }
+}
+
+} // namespace ctt::kernels::detail
