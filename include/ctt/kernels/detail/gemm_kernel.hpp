@@ -27,6 +27,7 @@
 
 #include "ctt/core/shape.hpp"
 #include "ctt/kernels/detail/gemm_types.hpp"
+#include "ctt/kernels/detail/gemm_unroll.hpp"
 #include "ctt/simd/batch.hpp"
 #include "ctt/simd/parallel.hpp"
 
@@ -181,22 +182,14 @@ CTT_GEMM_INLINE void micro_kernel(index_t kc, const float* __restrict pa,
     constexpr index_t nv = gemm_blocking::nr_registers;
     constexpr index_t nr = gemm_blocking::nr;
     fbatch acc[mr][nv];
-    for (index_t i = 0; i < mr; ++i) {
-        for (index_t v = 0; v < nv; ++v) {
-            acc[i][v] = fbatch(0.f);
-        }
-    }
+    static_for<mr>([&](auto i) { static_for<nv>([&](auto v) { acc[i][v] = fbatch(0.f); }); });
     for (index_t p = 0; p < kc; ++p) {
         fbatch bv[nv];
-        for (index_t v = 0; v < nv; ++v) {
-            bv[v] = fbatch::load_aligned(pb + p * nr + v * lanes);
-        }
-        for (index_t i = 0; i < mr; ++i) {
+        static_for<nv>([&](auto v) { bv[v] = fbatch::load_aligned(pb + p * nr + v * lanes); });
+        static_for<mr>([&](auto i) {
             const fbatch av(pa[p * mr + i]);
-            for (index_t v = 0; v < nv; ++v) {
-                acc[i][v] = xsimd::fma(av, bv[v], acc[i][v]);
-            }
-        }
+            static_for<nv>([&](auto v) { acc[i][v] = xsimd::fma(av, bv[v], acc[i][v]); });
+        });
     }
 
     const fbatch alpha(epi.alpha);
@@ -206,23 +199,21 @@ CTT_GEMM_INLINE void micro_kernel(index_t kc, const float* __restrict pa,
             bias[v] =
                 epi.bias != nullptr ? fbatch::load_unaligned(epi.bias + v * lanes) : fbatch(0.f);
         }
-        for (index_t i = 0; i < mr; ++i) {
+        static_for<mr>([&](auto i) {
             float* ci = c + i * ldc;
-            for (index_t v = 0; v < nv; ++v) {
+            static_for<nv>([&](auto v) {
                 const fbatch init =
                     epi.load_c ? fbatch::load_unaligned(ci + v * lanes) + bias[v] : bias[v];
                 xsimd::fma(alpha, acc[i][v], init).store_unaligned(ci + v * lanes);
-            }
-        }
+            });
+        });
         return;
     }
     // Edge tile: the same fused operation per element, in scalar form.
     alignas(64) float tile[mr * nr];
-    for (index_t i = 0; i < mr; ++i) {
-        for (index_t v = 0; v < nv; ++v) {
-            acc[i][v].store_aligned(tile + i * nr + v * lanes);
-        }
-    }
+    static_for<mr>([&](auto i) {
+        static_for<nv>([&](auto v) { acc[i][v].store_aligned(tile + i * nr + v * lanes); });
+    });
     for (index_t i = 0; i < rows; ++i) {
         float* ci = c + i * ldc;
         for (index_t j = 0; j < cols; ++j) {

@@ -1,0 +1,97 @@
+#pragma once
+/**
+ * @file
+ * @brief Machine references shared by every ctt benchmark program, so each run reports its
+ *        kernels next to what the same machine can do at best, measured in the same run:
+ *
+ * - `BM_peak_fma/<threads>`: independent fused multiply-add chains on enough registers to
+ *   keep both FMA ports busy (latency 4 x 2 ports = 8 chains needed; 24 are used), FLOP/s.
+ *   `/2` runs one copy per thread in an OpenMP region and is what 2-thread kernels compare to.
+ * - `BM_read_bandwidth/<MiB>`: a vectorised sum over a buffer of that size, bytes/s.
+ *
+ * Every benchmark here uses wall-clock time, because OpenMP workers' CPU time is not
+ * charged to the benchmark thread.
+ */
+
+#include <benchmark/benchmark.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <utility>
+#include <vector>
+
+#include "ctt/simd/batch.hpp"
+#include "ctt/simd/parallel.hpp"
+
+namespace ctt::bench {
+
+/// Flops of one pass of `peak_fma_pass`.
+inline constexpr std::int64_t peak_fma_chains = 24;
+inline constexpr std::int64_t peak_fma_steps = 1 << 15;
+
+/// One thread's share: `peak_fma_chains` dependency chains of `peak_fma_steps` FMAs each.
+inline float peak_fma_pass(float seed) {
+    using batch = simd::batch<float>;
+    batch acc[peak_fma_chains];
+    for (std::int64_t i = 0; i < peak_fma_chains; ++i) {
+        acc[i] = batch(seed + static_cast<float>(i));
+    }
+    const batch mul(0.999999f);
+    const batch add(1e-7f);
+    for (std::int64_t s = 0; s < peak_fma_steps; ++s) {
+        [&]<std::size_t... I>(std::index_sequence<I...>) {
+            ((acc[I] = xsimd::fma(acc[I], mul, add)), ...);
+        }
+        (std::make_index_sequence<peak_fma_chains>{});
+    }
+    batch total(0.f);
+    for (std::int64_t i = 0; i < peak_fma_chains; ++i) {
+        total += acc[i];
+    }
+    return simd::reduce_add(total);
+}
+
+inline void BM_peak_fma(benchmark::State& state) {
+    const int threads = static_cast<int>(state.range(0));
+    if (threads > 1 && !simd::has_openmp) {
+        state.SkipWithError("built without OpenMP");
+        return;
+    }
+    std::vector<float> sink(static_cast<std::size_t>(threads));
+    for (auto _ : state) {
+        simd::parallel_for(
+            0, static_cast<std::size_t>(threads),
+            [&](std::size_t t) { sink[t] = peak_fma_pass(static_cast<float>(t)); }, threads);
+        benchmark::DoNotOptimize(sink.data());
+        benchmark::ClobberMemory();
+    }
+    const double flops =
+        2.0 * peak_fma_chains * peak_fma_steps * static_cast<double>(simd::width<float>) * threads;
+    state.counters["FLOP/s"] =
+        benchmark::Counter(flops, benchmark::Counter::kIsIterationInvariantRate);
+}
+
+inline void BM_read_bandwidth(benchmark::State& state) {
+    using batch = simd::batch<float>;
+    constexpr std::size_t w = simd::width<float>;
+    const auto floats = static_cast<std::size_t>(state.range(0)) * (std::size_t{1} << 20) / 4;
+    std::vector<float> buffer(floats, 1.f);
+    for (auto _ : state) {
+        batch acc0(0.f), acc1(0.f), acc2(0.f), acc3(0.f);
+        for (std::size_t i = 0; i + 4 * w <= floats; i += 4 * w) {
+            acc0 += batch::load_unaligned(buffer.data() + i);
+            acc1 += batch::load_unaligned(buffer.data() + i + w);
+            acc2 += batch::load_unaligned(buffer.data() + i + 2 * w);
+            acc3 += batch::load_unaligned(buffer.data() + i + 3 * w);
+        }
+        float total = simd::reduce_add((acc0 + acc1) + (acc2 + acc3));
+        benchmark::DoNotOptimize(total);
+    }
+    state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations()) *
+                            static_cast<std::int64_t>(floats * sizeof(float)));
+}
+
+} // namespace ctt::bench
+
+BENCHMARK(ctt::bench::BM_peak_fma)->Arg(1)->Arg(2)->UseRealTime();
+BENCHMARK(ctt::bench::BM_read_bandwidth)->Arg(1)->Arg(16)->Arg(256)->UseRealTime();
