@@ -9,7 +9,18 @@
 #include <algorithm>
 #include <cstddef>
 
+// GCC 12's AVX-512 intrinsics pass `_mm512_undefined_ps()` as a pass-through operand, which
+// -Wuninitialized reports once inlined (GCC PR 105593); the warning is about the system header,
+// not ctt, so it is silenced for those headers only.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #include <xsimd/xsimd.hpp>
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
 
 namespace ctt::simd {
 
