@@ -42,6 +42,13 @@
 #define CTT_MSG_ATTENTION_GQA       "attention: query heads and a multiple of key/value heads differ"
 #define CTT_MSG_KV_CAPACITY         "kv_cache: length after append and capacity differ"
 #define CTT_MSG_EMBEDDING_WIDTH     "embedding: table width and output width differ"
+#define CTT_MSG_EMBEDDING_IDS       "embedding: id count and output rows differ"
+#define CTT_MSG_ROTARY_DIM          "rotary: rotary dimension and vector length differ"
+#define CTT_MSG_ROTARY_HEADS        "rotary: row width and heads * head_dim differ"
+#define CTT_MSG_BIAS_TENSOR_HEADS   "bias_tensor: bias heads and attention head index differ"
+#define CTT_MSG_REL_WIDTH           "relative_bias: row width and heads * head_dim differ"
+#define CTT_MSG_REL_TABLE_ROWS      "relative_bias: relative table rows and 2 * span differ"
+#define CTT_MSG_REL_QUERY_ROWS      "relative_bias: query position and query rows differ"
 // clang-format on
 
 namespace ctt::detail {
