@@ -49,6 +49,12 @@
 #define CTT_MSG_REL_WIDTH           "relative_bias: row width and heads * head_dim differ"
 #define CTT_MSG_REL_TABLE_ROWS      "relative_bias: relative table rows and 2 * span differ"
 #define CTT_MSG_REL_QUERY_ROWS      "relative_bias: query position and query rows differ"
+#define CTT_MSG_NORM_SHAPES         "norm: input and output extents differ"
+#define CTT_MSG_SOFTMAX_SHAPES      "softmax: input and output extents differ"
+#define CTT_MSG_ACTIVATION_SHAPES   "activation: input and output extents differ"
+#define CTT_MSG_GLU_SHAPES          "glu: gate, up and output extents differ"
+#define CTT_MSG_GLU_FUSED_WIDTH     "glu: fused width and twice the output width differ"
+#define CTT_MSG_ADD_BIAS            "add: bias length and row width differ"
 // clang-format on
 
 namespace ctt::detail {
