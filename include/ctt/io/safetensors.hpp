@@ -473,12 +473,21 @@ private:
         }
     }
 
-    [[nodiscard]] auto bad_value_reporter(std::string_view name, const tensor_info& t) const {
-        return [this, name, &t](std::size_t element, std::int64_t value) {
-            fail("tensor " + detail::quote_name(name) + " (" + std::string(dtype_name(t.type)) +
-                 ") holds " + std::to_string(value) + " at element " + std::to_string(element) +
-                 ", which the destination type cannot represent");
-        };
+    /// Throws for a stored value that the destination type cannot hold.
+    struct value_reporter {
+        const safetensors_file* file;
+        std::string_view name;
+        dtype type;
+        [[noreturn]] void operator()(std::size_t element, std::int64_t value) const {
+            file->fail("tensor " + detail::quote_name(name) + " (" + std::string(dtype_name(type)) +
+                       ") holds " + std::to_string(value) + " at element " +
+                       std::to_string(element) + ", which the destination type cannot represent");
+        }
+    };
+
+    [[nodiscard]] value_reporter bad_value_reporter(std::string_view name,
+                                                    const tensor_info& t) const {
+        return {this, name, t.type};
     }
 
     void parse();
