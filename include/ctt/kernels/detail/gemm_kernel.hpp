@@ -21,6 +21,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
+#include <cstdint>
 #include <cstring>
 #include <memory>
 #include <new>
@@ -40,6 +41,7 @@
 namespace ctt::kernels::detail {
 
 using fbatch = simd::batch<float>;
+using ibatch = simd::batch<std::int32_t>;
 inline constexpr index_t lanes = simd::width<float>;
 
 /**
@@ -134,22 +136,23 @@ inline void pack_b(index_t kc, index_t nc, const float* b, index_t ldb, transpos
                 }
             }
         } else {
-            // B is stored [n, k]: each packed row gathers one element from `cols` rows of B.
-            // Reading four B rows per pass keeps the reads sequential and the writes grouped.
+            // B is stored [n, k]: each packed row gathers one element from `cols` rows of B,
+            // a register at a time with a strided gather (the rows stay in L1 across p).
             const float* src = b + s * ldb;
             index_t j = 0;
-            for (; j + 4 <= cols; j += 4) {
-                const float* r0 = src + j * ldb;
-                const float* r1 = r0 + ldb;
-                const float* r2 = r1 + ldb;
-                const float* r3 = r2 + ldb;
-                for (index_t p = 0; p < kc; ++p) {
-                    float* d = dst + p * nr + j;
-                    d[0] = r0[p];
-                    d[1] = r1[p];
-                    d[2] = r2[p];
-                    d[3] = r3[p];
+            if (cols == nr && (nr - 1) * ldb <= index_t{0x7fffffff}) {
+                alignas(64) std::int32_t offsets[lanes];
+                for (index_t l = 0; l < lanes; ++l) {
+                    offsets[l] = static_cast<std::int32_t>(l * ldb);
                 }
+                const auto idx = ibatch::load_aligned(offsets);
+                for (index_t p = 0; p < kc; ++p) {
+                    static_for<gemm_blocking::nr_registers>([&](auto v) {
+                        fbatch::gather(src + v * lanes * ldb + p, idx)
+                            .store_aligned(dst + p * nr + v * lanes);
+                    });
+                }
+                j = cols;
             }
             for (; j < cols; ++j) {
                 const float* r = src + j * ldb;
@@ -172,13 +175,17 @@ struct tile_epilogue {
 };
 
 /**
- * @brief The register-blocked micro-kernel: `mr x nr` accumulators live in registers across
- *        the whole `kc` loop; `rows x cols` of them are written to C.
+ * @brief The register-blocked micro-kernel: `MR x nr` accumulators live in registers across
+ *        the whole `kc` loop; `rows x cols` of them are written to C. `MR` is the blocking's
+ *        `mr` except for the last, shorter sliver of a block (fewer rows computed, same packed
+ *        layout), so that M = 128 does not pay for 140 rows.
  */
+template <index_t MR>
 CTT_GEMM_INLINE void micro_kernel(index_t kc, const float* __restrict pa,
                                   const float* __restrict pb, float* c, index_t ldc, index_t rows,
                                   index_t cols, const tile_epilogue& epi) {
-    constexpr index_t mr = gemm_blocking::mr;
+    constexpr index_t mr = MR;
+    constexpr index_t a_stride = gemm_blocking::mr;
     constexpr index_t nv = gemm_blocking::nr_registers;
     constexpr index_t nr = gemm_blocking::nr;
     fbatch acc[mr][nv];
@@ -187,7 +194,7 @@ CTT_GEMM_INLINE void micro_kernel(index_t kc, const float* __restrict pa,
         fbatch bv[nv];
         static_for<nv>([&](auto v) { bv[v] = fbatch::load_aligned(pb + p * nr + v * lanes); });
         static_for<mr>([&](auto i) {
-            const fbatch av(pa[p * mr + i]);
+            const fbatch av(pa[p * a_stride + i]);
             static_for<nv>([&](auto v) { acc[i][v] = xsimd::fma(av, bv[v], acc[i][v]); });
         });
     }
@@ -222,6 +229,19 @@ CTT_GEMM_INLINE void micro_kernel(index_t kc, const float* __restrict pa,
             ci[j] = std::fma(epi.alpha, tile[i * nr + j], init);
         }
     }
+}
+
+/// The last sliver of a block, `rows < mr`: the kernel for the next even row count.
+inline void micro_kernel_short(index_t kc, const float* pa, const float* pb, float* c, index_t ldc,
+                               index_t rows, index_t cols, const tile_epilogue& epi) {
+    bool done = false;
+    static_for<(gemm_blocking::mr + 1) / 2>([&](auto h) {
+        constexpr index_t r = std::min(gemm_blocking::mr, 2 * (h + 1));
+        if (!done && rows <= r) {
+            micro_kernel<r>(kc, pa, pb, c, ldc, rows, cols, epi);
+            done = true;
+        }
+    });
 }
 
 /// `C = alpha * 0 + bias (+ C)`: the k == 0 corner, kept in the same fused form.
@@ -262,8 +282,14 @@ inline void gemm_serial(index_t m, index_t n, index_t k, const float* a, index_t
                                             first && bias != nullptr ? bias + jc + jr : nullptr};
                     for (index_t ir = 0; ir < mc; ir += blk::mr) {
                         const index_t rows = std::min(blk::mr, mc - ir);
-                        micro_kernel(kc, pa + ir * kc, pb + jr * kc, c + (ic + ir) * ldc + jc + jr,
-                                     ldc, rows, cols, epi);
+                        float* c_tile = c + (ic + ir) * ldc + jc + jr;
+                        if (rows == blk::mr) {
+                            micro_kernel<blk::mr>(kc, pa + ir * kc, pb + jr * kc, c_tile, ldc, rows,
+                                                  cols, epi);
+                        } else {
+                            micro_kernel_short(kc, pa + ir * kc, pb + jr * kc, c_tile, ldc, rows,
+                                               cols, epi);
+                        }
                     }
                 }
             }
