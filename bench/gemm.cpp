@@ -12,6 +12,8 @@
 #include <cstdint>
 
 #if defined(CTT_HAVE_OPENBLAS)
+// OpenBLAS's header otherwise declares C99 `_Complex` types, which clang -Wpedantic rejects in C++.
+#define FORCE_OPENBLAS_COMPLEX_STRUCT 1
 #include <cblas.h>
 #endif
 #if defined(CTT_HAVE_EIGEN)
