@@ -21,5 +21,16 @@
 #include "ctt/attention/attention_concepts.hpp"
 
 // position
+#include "ctt/position/alibi.hpp"
+#include "ctt/position/bias_tensor.hpp"
+#include "ctt/position/deberta.hpp"
+#include "ctt/position/embeddings.hpp"
+#include "ctt/position/position_concepts.hpp"
+#include "ctt/position/relative_xl.hpp"
+#include "ctt/position/rotary.hpp"
+#include "ctt/position/sinusoidal.hpp"
+#include "ctt/position/t5_bias.hpp"
 
 // io
+#include "ctt/io/half.hpp"
+#include "ctt/io/safetensors.hpp"

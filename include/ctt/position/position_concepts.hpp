@@ -12,6 +12,7 @@
 #include <type_traits>
 
 #include "ctt/attention/attention_concepts.hpp"
+#include "ctt/core/shape_messages.hpp"
 #include "ctt/core/tensor.hpp"
 #include "ctt/core/tensor_view.hpp"
 
@@ -53,5 +54,17 @@ requires(S::rank == 2) [[nodiscard]] matrix_ref
                                                 index_t row_stride) noexcept {
     return {data, rows, cols, row_stride};
 }
+
+namespace detail {
+/// Row of query position `q_pos` in a bias holding `q_len` rows from position `q_offset`;
+/// throws `shape_error` when the position has no row.
+[[nodiscard]] inline index_t query_row(index_t q_pos, index_t q_offset, index_t q_len) {
+    if (q_pos < q_offset) {
+        throw_dims(CTT_MSG_REL_QUERY_ROWS, q_pos, q_offset);
+    }
+    check_at_most(CTT_MSG_REL_QUERY_ROWS, q_pos - q_offset + 1, q_len);
+    return q_pos - q_offset;
+}
+} // namespace detail
 
 } // namespace ctt
