@@ -1,8 +1,11 @@
 #include <ctt/io/half.hpp>
 #include <ctt/io/safetensors.hpp>
 
+#include "../support/golden_case.hpp"
+
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <bit>
 #include <cmath>
 #include <cstdint>
@@ -462,4 +465,53 @@ TEST_CASE("every validation error is an io_error naming the problem") {
         raw_file(R"({"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8], "x": 1},)"
                  R"( "e": {"dtype": "F32", "shape": [0], "data_offsets": [4, 4]}})",
                  20)));
+}
+
+TEST_CASE("golden_case support: case folders and the tolerance check") {
+    const auto c = ctt::test::golden_case::hf("bert");
+    CHECK(c.name() == "bert");
+    CHECK(c.config["model_type"] == "bert");
+    CHECK(c.dim("H") == 64);
+    CHECK_THROWS_AS((void)c.dim("nope"), io_error);
+    CHECK(c.model.contains("bert.embeddings.word_embeddings.weight"));
+    const auto sdpa = ctt::test::golden_case::data("sdpa_kernels");
+    CHECK(sdpa.io.contains("c0_q"));
+    CHECK_THROWS_AS((void)ctt::test::golden_case::hf("no_such_case"), io_error);
+
+    const auto ref = c.io.load_floats("hidden_states");
+    auto ours = ref;
+    CHECK(ctt::test::within_tolerance(ours, ref));
+    CHECK(ctt::test::max_abs_diff(ours, ref) == 0.0);
+
+    // The bound scales with max|ref| once that exceeds 1.
+    double max_ref = 0;
+    for (float v : ref) {
+        max_ref = std::max(max_ref, static_cast<double>(std::abs(v)));
+    }
+    const double bound = 2e-4 * std::max(1.0, max_ref);
+    ours[100] = ref[100] + static_cast<float>(0.5 * bound);
+    CHECK(ctt::test::within_tolerance(ours, ref));
+    ours[100] = ref[100] + static_cast<float>(2.0 * bound);
+    const auto report = ctt::test::within_tolerance(ours, ref);
+    CHECK_FALSE(report);
+    CHECK(report.worst_index == 100);
+    CHECK(mentions(report.message(), "worst at flat index 100"));
+
+    // Padded positions are skipped: row 1 of the batch is padded on its last 4 positions.
+    const auto mask = c.io.load_ints("attention_mask");
+    const std::size_t padded = (0 * 2 + 1) * 13 * 64 + 12 * 64 + 5; // layer 0, row 1, pos 12
+    REQUIRE(mask[13 + 12] == 0);
+    ours = ref;
+    ours[padded] += 1.f;
+    CHECK_FALSE(ctt::test::within_tolerance(ours, ref));
+    CHECK(ctt::test::within_tolerance_masked(ours, ref, mask, 64));
+    CHECK_FALSE(ctt::test::within_tolerance_masked(ours, ref, mask, 63));
+    ours[padded - 64 * 4] += 1.f; // position 8 of row 1 is real
+    CHECK_FALSE(ctt::test::within_tolerance_masked(ours, ref, mask, 64));
+
+    ours = ref;
+    ours[7] = std::numeric_limits<float>::quiet_NaN();
+    CHECK_FALSE(ctt::test::within_tolerance(ours, ref));
+    ours.pop_back();
+    CHECK(mentions(ctt::test::within_tolerance(ours, ref).message(), "sizes differ"));
 }
