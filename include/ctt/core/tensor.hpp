@@ -58,9 +58,9 @@ public:
     using shape_type = S;
     static constexpr index_t rank = S::rank;
 
-    tensor() requires(S::rank_dynamic == 0)
-        : shape_{}
-        , data_(detail::allocate_aligned<T>(shape_.size())) {}
+    /// A fully static tensor is allocated and zeroed; one with runtime extents starts empty
+    /// (every runtime extent 0) and is assigned later.
+    tensor() : shape_(empty_shape()), data_(detail::allocate_aligned<T>(shape_.size())) {}
 
     /// Allocates a zeroed tensor from the runtime extents, in dimension order.
     template <class... Ints>
@@ -120,6 +120,14 @@ public:
     void fill(const T& value) noexcept { std::fill_n(data(), size(), value); }
 
 private:
+    static constexpr S empty_shape() noexcept {
+        auto e = S::static_extents;
+        for (auto& x : e) {
+            x = x == dyn ? 0 : x;
+        }
+        return S::from_extents(e);
+    }
+
     S shape_;
     detail::aligned_ptr<T> data_;
 };

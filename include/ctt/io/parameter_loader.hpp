@@ -1,0 +1,117 @@
+#pragma once
+/**
+ * @file
+ * @brief Binds a model's tensors to the tensors of a safetensors checkpoint by their Hugging
+ *        Face names, with shape checks, and reports every missing, unexpected or mis-shaped
+ *        tensor by name.
+ *
+ * Models and blocks describe their parameters through one protocol:
+ * @code
+ * template <class Visitor> void visit_parameters(Visitor& v, const std::string& prefix);
+ * @endcode
+ * which calls `v.parameter(prefix + "name", view)` for every tensor the module owns, in HF's
+ * name and shape, and `v.ignore(name)` for a tensor a checkpoint may carry that the module
+ * does not need (a tied copy, a buffer). `parameter_loader` is one such visitor; a test or a
+ * tool can write others (count parameters, dump names).
+ */
+
+#include <algorithm>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "ctt/core/errors.hpp"
+#include "ctt/core/tensor_view.hpp"
+#include "ctt/io/safetensors.hpp"
+
+namespace ctt {
+
+/** @brief A parameter visitor that reads each visited tensor from a safetensors file. */
+class parameter_loader {
+public:
+    explicit parameter_loader(const safetensors_file& file)
+        : file_(file) {}
+
+    /// Reads tensor `name` into `dst`; a mismatch of shape is recorded and reported by finish().
+    template <class T, tensor_shape S>
+    void parameter(const std::string& name, tensor_view<T, S> dst) {
+        if (!visited_.insert(name).second) {
+            problems_.push_back("'" + name + "' is bound twice");
+            return;
+        }
+        if (!file_.contains(name)) {
+            missing_.push_back(name);
+            return;
+        }
+        try {
+            file_.read_into(name, dst);
+        } catch (const io_error& e) {
+            problems_.emplace_back(e.what());
+        }
+    }
+
+    /// Accepts tensor `name` in the checkpoint without reading it.
+    void ignore(const std::string& name) { ignored_.insert(name); }
+
+    /// Number of elements read so far.
+    [[nodiscard]] std::size_t loaded_tensors() const noexcept { return visited_.size(); }
+
+    /// Throws `io_error` naming every missing, unexpected or mis-shaped tensor.
+    void finish() const {
+        std::vector<std::string> unexpected;
+        for (const auto& name : file_.names()) {
+            if (!visited_.contains(name) && !ignored_.contains(name)) {
+                unexpected.push_back(name);
+            }
+        }
+        if (missing_.empty() && unexpected.empty() && problems_.empty()) {
+            return;
+        }
+        std::string msg = "parameter binding failed:";
+        const auto list = [&msg](const char* what, const std::vector<std::string>& names) {
+            constexpr std::size_t shown = 12;
+            for (std::size_t i = 0; i < names.size() && i < shown; ++i) {
+                msg += std::string("\n  ") + what + " '" + names[i] + "'";
+            }
+            if (names.size() > shown) {
+                msg += "\n  ... and " + std::to_string(names.size() - shown) + " more " + what;
+            }
+        };
+        list("missing tensor", missing_);
+        list("unexpected tensor", unexpected);
+        for (const auto& p : problems_) {
+            msg += "\n  " + p;
+        }
+        throw io_error(msg);
+    }
+
+private:
+    const safetensors_file& file_;
+    std::set<std::string, std::less<>> visited_;
+    std::set<std::string, std::less<>> ignored_;
+    std::vector<std::string> missing_;
+    std::vector<std::string> problems_;
+};
+
+/** @brief Loads every parameter of `model` from `file`; throws `io_error` on any mismatch. */
+template <class Model>
+void load_parameters(Model& model, const safetensors_file& file) {
+    parameter_loader loader(file);
+    model.visit_parameters(loader, std::string{});
+    loader.finish();
+}
+
+/** @brief Counts the elements of every parameter a module visits (a visitor). */
+struct parameter_counter {
+    std::size_t tensors = 0;
+    std::size_t elements = 0;
+    template <class T, tensor_shape S>
+    void parameter(const std::string&, tensor_view<T, S> v) {
+        ++tensors;
+        elements += v.size();
+    }
+    void ignore(const std::string&) {}
+};
+
+} // namespace ctt

@@ -1,0 +1,68 @@
+#pragma once
+/**
+ * @file
+ * @brief What models take and give: batches of token ids, attention masks, and the
+ *        per-sequence helpers every model family shares.
+ */
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "ctt/attention/masks.hpp"
+#include "ctt/core/errors.hpp"
+#include "ctt/core/tensor.hpp"
+
+namespace ctt {
+
+/// Token ids of `batch` sequences of one length: `[batch, length]`, int32 as HF's inputs.
+using token_ids = tensor_view<const std::int32_t, shape<dyn, dyn>>;
+
+/// Row `b` of a `[batch, length]` id (or mask) view, as a span.
+[[nodiscard]] inline std::span<const std::int32_t> sequence(token_ids ids, index_t b) {
+    return {ids[b].data(), ids.cols()};
+}
+
+/**
+ * @brief Per-sequence key-padding flags of an HF `attention_mask` (1 = token, 0 = padding);
+ *        with no mask every token is real.
+ */
+class padding_flags {
+public:
+    padding_flags(const token_ids* mask, index_t batch, index_t length)
+        : length_(length)
+        , flags_(batch * length, 1) {
+        if (mask != nullptr) {
+            detail::check_dims("attention_mask: rows and batch differ", mask->rows(), batch);
+            detail::check_dims("attention_mask: columns and length differ", mask->cols(), length);
+            for (index_t b = 0; b < batch; ++b) {
+                for (index_t t = 0; t < length; ++t) {
+                    flags_[b * length + t] = (*mask)(b, t) != 0 ? 1 : 0;
+                }
+            }
+        }
+    }
+    /// The key-padding mask of sequence `b`.
+    [[nodiscard]] key_padding_mask mask(index_t b) const {
+        return key_padding_mask(
+            std::span<const std::uint8_t>(flags_.data() + b * length_, length_));
+    }
+    [[nodiscard]] bool is_token(index_t b, index_t t) const { return flags_[b * length_ + t] != 0; }
+
+private:
+    index_t length_;
+    std::vector<std::uint8_t> flags_;
+};
+
+/// The index of the largest value of a row (greedy decoding); the first one on ties, as torch.
+[[nodiscard]] inline index_t argmax(std::span<const float> row) {
+    index_t best = 0;
+    for (index_t i = 1; i < row.size(); ++i) {
+        if (row[i] > row[best]) {
+            best = i;
+        }
+    }
+    return best;
+}
+
+} // namespace ctt
