@@ -19,6 +19,13 @@
 
 // attention
 #include "ctt/attention/attention_concepts.hpp"
+#include "ctt/attention/attention_params.hpp"
+#include "ctt/attention/decode_attention.hpp"
+#include "ctt/attention/flash_attention.hpp"
+#include "ctt/attention/kv_cache.hpp"
+#include "ctt/attention/masks.hpp"
+#include "ctt/attention/reference_attention.hpp"
+#include "ctt/attention/sparse_masks.hpp"
 
 // position
 #include "ctt/position/alibi.hpp"

@@ -39,8 +39,8 @@ public:
     /// An empty cache holding at most `capacity` tokens.
     explicit kv_cache(index_t capacity)
         : capacity_(capacity)
-        , keys_(KvHeads * capacity, HeadDim)
-        , values_(KvHeads * capacity, HeadDim) {}
+        , keys_(KvHeads * capacity)
+        , values_(KvHeads * capacity) {}
 
     [[nodiscard]] index_t capacity() const noexcept { return capacity_; }
     [[nodiscard]] index_t length() const noexcept { return length_; }
