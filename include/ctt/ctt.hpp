@@ -14,8 +14,14 @@
 
 // simd
 #include "ctt/simd/batch.hpp"
+#include "ctt/simd/math.hpp"
 
 // kernels
+#include "ctt/kernels/activations.hpp"
+#include "ctt/kernels/elementwise.hpp"
+#include "ctt/kernels/glu.hpp"
+#include "ctt/kernels/norms.hpp"
+#include "ctt/kernels/softmax.hpp"
 
 // attention
 #include "ctt/attention/attention_concepts.hpp"
