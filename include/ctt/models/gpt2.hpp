@@ -1,0 +1,154 @@
+#pragma once
+/**
+ * @file
+ * @brief GPT-2 (Radford et al. 2019) as HF's `GPT2LMHeadModel` computes it: token + learned
+ *        position embeddings, pre-norm decoder layers with fused QKV (`Conv1D`, `[in, out]`
+ *        weights), tanh-GELU feed-forward, final LayerNorm and an LM head tied to the token
+ *        embeddings; incremental decoding through a KV cache.
+ */
+
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "ctt/attention/kv_cache.hpp"
+#include "ctt/attention/masks.hpp"
+#include "ctt/blocks/attention_block.hpp"
+#include "ctt/blocks/feed_forward.hpp"
+#include "ctt/blocks/heads.hpp"
+#include "ctt/blocks/norm.hpp"
+#include "ctt/models/model_io.hpp"
+#include "ctt/position/embeddings.hpp"
+
+namespace ctt {
+
+/// What a GPT-2 configuration provides (HF `GPT2Config` names in comments).
+template <class C>
+concept gpt2_config = requires {
+    { C::vocab_size } -> std::convertible_to<index_t>;        // vocab_size
+    { C::hidden_size } -> std::convertible_to<index_t>;       // n_embd
+    { C::num_heads } -> std::convertible_to<index_t>;         // n_head
+    { C::intermediate_size } -> std::convertible_to<index_t>; // n_inner (4 * n_embd if null)
+    { C::num_layers } -> std::convertible_to<index_t>;        // n_layer
+    { C::max_positions } -> std::convertible_to<index_t>;     // n_positions
+    { C::hidden_act } -> std::convertible_to<activation>;     // activation_function
+    { C::layer_norm_eps } -> std::convertible_to<float>;      // layer_norm_epsilon
+    { C::scale_attn_weights } -> std::convertible_to<bool>;   // scale_attn_weights
+};
+
+/** @brief GPT-2 with its LM head; weights under HF's `GPT2LMHeadModel` names. */
+template <gpt2_config C>
+class gpt2 {
+public:
+    using config = C;
+    static constexpr index_t hidden = C::hidden_size;
+    static constexpr index_t heads = C::num_heads;
+    static_assert(hidden % heads == 0, "gpt2: n_embd must be a multiple of n_head");
+    static constexpr index_t head_dim = hidden / heads;
+    static constexpr index_t inner = C::intermediate_size;
+    static constexpr index_t vocab = C::vocab_size;
+    static constexpr index_t num_layers = C::num_layers;
+
+    struct layer {
+        attention_block<hidden, heads, heads, head_dim,
+                        fused_qkv<hidden, hidden, hidden, true, weight_layout::in_out>, true,
+                        weight_layout::in_out>
+            attention;
+        feed_forward<hidden, inner, C::hidden_act, true, weight_layout::in_out> ffn;
+        residual_layer<norm_placement::pre, layer_norm_block<hidden>> norms;
+    };
+    using session_type = layered_kv_cache<num_layers, heads, head_dim>;
+
+    gpt2() : layers_(num_layers) {
+        for (auto& l : layers_) {
+            l.norms.norm1.eps = C::layer_norm_eps;
+            l.norms.norm2.eps = C::layer_norm_eps;
+        }
+        final_norm_.eps = C::layer_norm_eps;
+    }
+
+    /// Empty KV caches for up to `capacity` tokens (at most `n_positions`).
+    [[nodiscard]] session_type new_session(index_t capacity) const {
+        detail::check_at_most("gpt2: session capacity and n_positions differ", capacity,
+                              C::max_positions);
+        return session_type(capacity);
+    }
+
+    /**
+     * @brief Appends `tokens` to the sequence of `session` and writes their logits
+     *        (`[tokens.size(), vocab]`). With `hidden_states`, also the embeddings and each
+     *        layer's output (the last after the final norm, as HF reports it).
+     */
+    void step(session_type& session, std::span<const std::int32_t> tokens,
+              tensor_view<float, shape<dyn, vocab>> logits,
+              std::vector<tensor<float, shape<dyn, hidden>>>* hidden_states = nullptr) const {
+        const index_t n = tokens.size();
+        const index_t past = session.length();
+        detail::check_at_most("gpt2: sequence length and n_positions differ", past + n,
+                              C::max_positions);
+        tensor<float, shape<dyn, hidden>> x(n);
+        embedding_lookup(token_embeddings_.view(), tokens, x.view());
+        embedding_lookup_add(position_embeddings_.view(), offset_position_ids(n, past), x.view());
+        if (hidden_states != nullptr) {
+            hidden_states->push_back(x);
+        }
+        tensor<float, shape<dyn, hidden>> scratch(n);
+        tensor<float, shape<dyn, inner>> ffn_scratch(n);
+        typename decltype(layer::attention)::workspace ws(n);
+        const attention_params params =
+            C::scale_attn_weights ? attention_params{} : attention_params{}.with_scale(1.f);
+        for (index_t i = 0; i < num_layers; ++i) {
+            const auto& l = layers_[i];
+            auto& cache = session[i];
+            l.norms.forward(
+                x.view(), scratch.view(), scratch.view(),
+                [&](auto in, auto y, bool acc) {
+                    l.attention.forward_cached(in, y, acc, cache, causal_mask{}, no_bias{},
+                                               no_transform{}, no_transform{}, params, ws);
+                },
+                [&](auto in, auto y, bool acc) { l.ffn.forward(in, y, acc, ffn_scratch.view()); });
+            if (hidden_states != nullptr && i + 1 < num_layers) {
+                hidden_states->push_back(x);
+            }
+        }
+        final_norm_.forward(tensor_view<const float, shape<dyn, hidden>>(x.view()), x.view());
+        if (hidden_states != nullptr) {
+            hidden_states->push_back(x);
+        }
+        head_.forward(tensor_view<const float, shape<dyn, hidden>>(x.view()),
+                      token_embeddings_.view(), logits);
+    }
+
+    /// HF names of `GPT2LMHeadModel`.
+    template <class Visitor>
+    void visit_parameters(Visitor& v, const std::string& prefix) {
+        const std::string t = prefix + "transformer.";
+        v.parameter(t + "wte.weight", token_embeddings_.view());
+        v.parameter(t + "wpe.weight", position_embeddings_.view());
+        for (index_t i = 0; i < num_layers; ++i) {
+            auto& l = layers_[i];
+            const std::string p = t + "h." + std::to_string(i) + ".";
+            l.norms.norm1.visit_parameters(v, p + "ln_1.");
+            l.attention.projection.qkv.visit_parameters(v, p + "attn.c_attn.");
+            l.attention.out.visit_parameters(v, p + "attn.c_proj.");
+            l.norms.norm2.visit_parameters(v, p + "ln_2.");
+            l.ffn.up.visit_parameters(v, p + "mlp.c_fc.");
+            l.ffn.down.visit_parameters(v, p + "mlp.c_proj.");
+            // Buffers older checkpoints carry: the causal mask and its fill value.
+            v.ignore(p + "attn.bias");
+            v.ignore(p + "attn.masked_bias");
+        }
+        final_norm_.visit_parameters(v, t + "ln_f.");
+        v.ignore(prefix + "lm_head.weight"); // tied to wte
+    }
+
+private:
+    tensor<float, shape<vocab, hidden>> token_embeddings_;
+    tensor<float, shape<C::max_positions, hidden>> position_embeddings_;
+    std::vector<layer> layers_;
+    layer_norm_block<hidden> final_norm_;
+    lm_head<hidden, vocab, true> head_;
+};
+
+} // namespace ctt
