@@ -125,7 +125,7 @@ template <activation A, detail::rowwise_element TI, tensor_shape SI, tensor_shap
 inline void apply_activation(tensor_view<TI, SI> in, tensor_view<float, SO> out) {
     CTT_CHECK_SAME_SHAPE(CTT_MSG_ACTIVATION_SHAPES, SI, SO, in.shape(), out.shape());
     const std::size_t n = in.cols();
-    detail::for_each_row([n](const float* pi, float* po) { detail::activation_row<A>(pi, po, n); },
+    detail::for_each_row([=](const float* pi, float* po) { detail::activation_row<A>(pi, po, n); },
                          in, out);
 }
 

@@ -35,7 +35,7 @@ inline void add(tensor_view<TA, SA> a, tensor_view<TB, SB> b, tensor_view<float,
     CTT_CHECK_SAME_SHAPE(CTT_MSG_ADD_SHAPES, SA, SB, a.shape(), b.shape());
     CTT_CHECK_SAME_SHAPE(CTT_MSG_ADD_SHAPES, SA, SO, a.shape(), out.shape());
     const std::size_t n = a.cols();
-    detail::for_each_row([n](const float* pa, const float* pb,
+    detail::for_each_row([=](const float* pa, const float* pb,
                              float* po) { detail::binary_row(pa, pb, po, n, std::plus<>{}); },
                          a, b, out);
 }
@@ -60,8 +60,8 @@ requires(SB::rank == 1) inline void add_bias(tensor_view<TI, SI> in, tensor_view
     const std::size_t n = in.cols();
     const float* pb = bias.data();
     detail::for_each_row(
-        [n, pb](const float* pi, float* po) { detail::binary_row(pi, pb, po, n, std::plus<>{}); },
-        in, out);
+        [=](const float* pi, float* po) { detail::binary_row(pi, pb, po, n, std::plus<>{}); }, in,
+        out);
 }
 
 /** @brief `x[r] += bias` for every row r, in place. */
@@ -77,7 +77,7 @@ inline void multiply(tensor_view<TA, SA> a, tensor_view<TB, SB> b, tensor_view<f
     CTT_CHECK_SAME_SHAPE(CTT_MSG_ELEMENTWISE, SA, SB, a.shape(), b.shape());
     CTT_CHECK_SAME_SHAPE(CTT_MSG_ELEMENTWISE, SA, SO, a.shape(), out.shape());
     const std::size_t n = a.cols();
-    detail::for_each_row([n](const float* pa, const float* pb,
+    detail::for_each_row([=](const float* pa, const float* pb,
                              float* po) { detail::binary_row(pa, pb, po, n, std::multiplies<>{}); },
                          a, b, out);
 }
@@ -88,7 +88,7 @@ inline void scale(tensor_view<TI, SI> in, float s, tensor_view<float, SO> out) {
     CTT_CHECK_SAME_SHAPE(CTT_MSG_ELEMENTWISE, SI, SO, in.shape(), out.shape());
     const std::size_t n = in.cols();
     detail::for_each_row(
-        [n, s](const float* pi, float* po) {
+        [=](const float* pi, float* po) {
             const simd::batch<float> f(s);
             simd::for_each_register<float>(n, [&](std::size_t i, std::size_t lanes) {
                 simd::store_n(po + i, simd::load_n(pi + i, lanes) * f, lanes);

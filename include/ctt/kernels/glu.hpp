@@ -55,7 +55,7 @@ inline void glu(tensor_view<TG, SG> gate, tensor_view<TU, SU> up, tensor_view<fl
     CTT_CHECK_SAME_SHAPE(CTT_MSG_GLU_SHAPES, SU, SO, up.shape(), out.shape());
     const std::size_t n = out.cols();
     detail::for_each_row(
-        [n](const float* pg, const float* pu, float* po) { detail::glu_row<A>(pg, pu, po, n); },
+        [=](const float* pg, const float* pu, float* po) { detail::glu_row<A>(pg, pu, po, n); },
         gate, up, out);
 }
 

@@ -88,8 +88,8 @@ inline void softmax_rows(tensor_view<TI, SI> in, tensor_view<float, SO> out, flo
     CTT_CHECK_SAME_SHAPE(CTT_MSG_SOFTMAX_SHAPES, SI, SO, in.shape(), out.shape());
     const std::size_t n = in.cols();
     detail::for_each_row(
-        [n, scale](const float* pi, float* po) { detail::softmax_row(pi, nullptr, scale, po, n); },
-        in, out);
+        [=](const float* pi, float* po) { detail::softmax_row(pi, nullptr, scale, po, n); }, in,
+        out);
 }
 
 /** @brief `x[r] = softmax(scale * x[r])` for every row r, in place. */
@@ -112,13 +112,11 @@ inline void softmax_rows_biased(tensor_view<TI, SI> in, tensor_view<TB, SB> bias
     if constexpr (SB::rank == 1) {
         const float* pb = bias.data();
         detail::for_each_row(
-            [n, scale, pb](const float* pi, float* po) {
-                detail::softmax_row(pi, pb, scale, po, n);
-            },
-            in, out);
+            [=](const float* pi, float* po) { detail::softmax_row(pi, pb, scale, po, n); }, in,
+            out);
     } else {
-        detail::for_each_row([n, scale](const float* pi, const float* pb,
-                                        float* po) { detail::softmax_row(pi, pb, scale, po, n); },
+        detail::for_each_row([=](const float* pi, const float* pb,
+                                 float* po) { detail::softmax_row(pi, pb, scale, po, n); },
                              in, bias, out);
     }
 }

@@ -37,7 +37,7 @@ template <class TI, class SI, class SO>
 void apply_activation(activation a, tensor_view<TI, SI> in, tensor_view<float, SO> out) {
     const index_t n = in.cols();
     ctt::detail::for_each_row(
-        [n, a](const float* pi, float* po) {
+        [=](const float* pi, float* po) {
             for (index_t i = 0; i < n; ++i) {
                 po[i] = static_cast<float>(activate(a, static_cast<double>(pi[i])));
             }

@@ -16,7 +16,7 @@ template <class TA, class SA, class TB, class SB, class SO>
 void add(tensor_view<TA, SA> a, tensor_view<TB, SB> b, tensor_view<float, SO> out) {
     const index_t n = a.cols();
     ctt::detail::for_each_row(
-        [n](const float* pa, const float* pb, float* po) {
+        [=](const float* pa, const float* pb, float* po) {
             for (index_t i = 0; i < n; ++i) {
                 po[i] = pa[i] + pb[i];
             }
@@ -30,7 +30,7 @@ void add_bias(tensor_view<TI, SI> in, tensor_view<TB, SB> bias, tensor_view<floa
     const index_t n = in.cols();
     const float* pb = bias.data();
     ctt::detail::for_each_row(
-        [n, pb](const float* pi, float* po) {
+        [=](const float* pi, float* po) {
             for (index_t i = 0; i < n; ++i) {
                 po[i] = pi[i] + pb[i];
             }
@@ -43,7 +43,7 @@ template <class TA, class SA, class TB, class SB, class SO>
 void multiply(tensor_view<TA, SA> a, tensor_view<TB, SB> b, tensor_view<float, SO> out) {
     const index_t n = a.cols();
     ctt::detail::for_each_row(
-        [n](const float* pa, const float* pb, float* po) {
+        [=](const float* pa, const float* pb, float* po) {
             for (index_t i = 0; i < n; ++i) {
                 po[i] = pa[i] * pb[i];
             }
@@ -56,7 +56,7 @@ template <class TI, class SI, class SO>
 void scale(tensor_view<TI, SI> in, float s, tensor_view<float, SO> out) {
     const index_t n = in.cols();
     ctt::detail::for_each_row(
-        [n, s](const float* pi, float* po) {
+        [=](const float* pi, float* po) {
             for (index_t i = 0; i < n; ++i) {
                 po[i] = s * pi[i];
             }

@@ -17,7 +17,7 @@ void glu(activation a, tensor_view<TG, SG> gate, tensor_view<TU, SU> up,
          tensor_view<float, SO> out) {
     const index_t n = out.cols();
     ctt::detail::for_each_row(
-        [n, a](const float* pg, const float* pu, float* po) {
+        [=](const float* pg, const float* pu, float* po) {
             for (index_t i = 0; i < n; ++i) {
                 po[i] = static_cast<float>(activate(a, static_cast<double>(pg[i])) *
                                            static_cast<double>(pu[i]));
@@ -32,7 +32,7 @@ void glu(activation a, tensor_view<TF, SF> fused, tensor_view<float, SO> out,
          glu_gate_half half = glu_gate_half::first) {
     const index_t n = out.cols();
     ctt::detail::for_each_row(
-        [n, a, half](const float* pf, float* po) {
+        [=](const float* pf, float* po) {
             const float* gate = half == glu_gate_half::first ? pf : pf + n;
             const float* up = half == glu_gate_half::first ? pf + n : pf;
             for (index_t i = 0; i < n; ++i) {

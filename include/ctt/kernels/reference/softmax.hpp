@@ -42,8 +42,7 @@ template <class TI, class SI, class SO>
 void softmax_rows(tensor_view<TI, SI> in, tensor_view<float, SO> out, float scale = 1.f) {
     const index_t n = in.cols();
     ctt::detail::for_each_row(
-        [n, scale](const float* pi, float* po) { softmax_row(pi, nullptr, scale, po, n); }, in,
-        out);
+        [=](const float* pi, float* po) { softmax_row(pi, nullptr, scale, po, n); }, in, out);
 }
 
 /** @brief `out[r] = softmax(scale * in[r] + bias[r])`; rank-1 bias broadcast over rows. */
@@ -54,12 +53,11 @@ void softmax_rows_biased(tensor_view<TI, SI> in, tensor_view<TB, SB> bias,
     if constexpr (SB::rank == 1) {
         const float* pb = bias.data();
         ctt::detail::for_each_row(
-            [n, scale, pb](const float* pi, float* po) { softmax_row(pi, pb, scale, po, n); }, in,
-            out);
+            [=](const float* pi, float* po) { softmax_row(pi, pb, scale, po, n); }, in, out);
     } else {
-        ctt::detail::for_each_row([n, scale](const float* pi, const float* pb,
-                                             float* po) { softmax_row(pi, pb, scale, po, n); },
-                                  in, bias, out);
+        ctt::detail::for_each_row(
+            [=](const float* pi, const float* pb, float* po) { softmax_row(pi, pb, scale, po, n); },
+            in, bias, out);
     }
 }
 
