@@ -28,7 +28,6 @@
 #include "ctt/core/errors.hpp"
 #include "ctt/core/shape_messages.hpp"
 #include "ctt/core/tensor_view.hpp"
-#include "ctt/simd/batch.hpp"
 
 namespace ctt {
 
@@ -54,7 +53,7 @@ enum class rotary_layout {
  * rotating a decode step's single token at position t give the same numbers.
  *
  * Tables hold `rotary_dim / 2` floats per position, contiguous, so the half-split rotation is a
- * straight SIMD stream over `[0, r/2)` and `[r/2, r)`.
+ * straight stream over `[0, r/2)` and `[r/2, r)` that the compiler vectorises.
  */
 template <rotary_layout Layout>
 class rotary_embedding {
@@ -115,16 +114,17 @@ public:
         const float* c = cos_.data() + pos * half_;
         const float* s = sin_.data() + pos * half_;
         if constexpr (Layout == rotary_layout::half_split) {
+            // A plain loop over contiguous halves and tables: the compiler vectorises it, and
+            // unlike explicit full-width registers it never touches memory past a short head
+            // vector (which GCC 12 flags with -Warray-bounds once the caller's buffer is known).
             float* x1 = vec;
             float* x2 = vec + half_;
-            simd::for_each_register(half_, [&](index_t i, index_t lanes) {
-                const auto a = simd::load_n(x1 + i, lanes);
-                const auto b = simd::load_n(x2 + i, lanes);
-                const auto cv = simd::load_n(c + i, lanes);
-                const auto sv = simd::load_n(s + i, lanes);
-                simd::store_n(x1 + i, a * cv - b * sv, lanes);
-                simd::store_n(x2 + i, b * cv + a * sv, lanes);
-            });
+            for (index_t k = 0; k < half_; ++k) {
+                const float a = x1[k];
+                const float b = x2[k];
+                x1[k] = a * c[k] - b * s[k];
+                x2[k] = b * c[k] + a * s[k];
+            }
         } else {
             for (index_t k = 0; k < half_; ++k) {
                 const float a = vec[2 * k];
@@ -157,11 +157,13 @@ public:
 
 private:
     void check_position(index_t pos) const {
-        if (pos >= max_positions_) {
-            throw value_error("rotary_embedding: position " + std::to_string(pos) +
-                              " is past the table of " + std::to_string(max_positions_) +
-                              " positions");
+        if (pos >= max_positions_) [[unlikely]] {
+            throw_position(pos);
         }
+    }
+    [[noreturn, gnu::noinline, gnu::cold]] void throw_position(index_t pos) const {
+        throw value_error("rotary_embedding: position " + std::to_string(pos) +
+                          " is past the table of " + std::to_string(max_positions_) + " positions");
     }
 
     index_t rotary_dim_;
