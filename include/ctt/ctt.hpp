@@ -30,6 +30,7 @@
 #include "ctt/attention/flash_attention.hpp"
 #include "ctt/attention/kv_cache.hpp"
 #include "ctt/attention/masks.hpp"
+#include "ctt/attention/multi_head_attention.hpp"
 #include "ctt/attention/reference_attention.hpp"
 #include "ctt/attention/sparse_masks.hpp"
 
