@@ -41,9 +41,8 @@ struct sampling_options {
 };
 
 /// Chooses the next token from one row of logits.
-[[nodiscard]] inline std::int32_t choose_token(std::span<const float> logits,
-                                               const sampling_options& options,
-                                               std::mt19937_64& rng) {
+[[nodiscard]] inline std::int32_t
+choose_token(std::span<const float> logits, const sampling_options& options, std::mt19937_64& rng) {
     if (options.temperature <= 0.f) {
         return static_cast<std::int32_t>(argmax(logits));
     }
@@ -87,11 +86,10 @@ struct sampling_options {
  * The prompt is fed in one step (prefill); each new token is one more step of one token.
  */
 template <class Model, class Session>
-std::vector<std::int32_t> generate_with(const Model& model, Session& session,
-                                        std::span<const std::int32_t> prompt,
-                                        index_t max_new_tokens,
-                                        const sampling_options& options = {},
-                                        std::optional<std::int32_t> eos = std::nullopt) {
+std::vector<std::int32_t>
+generate_with(const Model& model, Session& session, std::span<const std::int32_t> prompt,
+              index_t max_new_tokens, const sampling_options& options = {},
+              std::optional<std::int32_t> eos = std::nullopt) {
     constexpr index_t vocab = Model::vocab;
     if (prompt.empty()) {
         throw value_error("generate: the prompt is empty");

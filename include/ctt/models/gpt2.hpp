@@ -60,7 +60,8 @@ public:
     };
     using session_type = layered_kv_cache<num_layers, heads, head_dim>;
 
-    gpt2() : layers_(num_layers) {
+    gpt2()
+        : layers_(num_layers) {
         for (auto& l : layers_) {
             l.norms.norm1.eps = C::layer_norm_eps;
             l.norms.norm2.eps = C::layer_norm_eps;

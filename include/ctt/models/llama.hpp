@@ -27,20 +27,20 @@ namespace ctt {
 /// What a LLaMA configuration provides (HF `LlamaConfig` names in comments).
 template <class C>
 concept llama_config = requires {
-    { C::vocab_size } -> std::convertible_to<index_t>;          // vocab_size
-    { C::hidden_size } -> std::convertible_to<index_t>;         // hidden_size
-    { C::num_heads } -> std::convertible_to<index_t>;           // num_attention_heads
-    { C::num_kv_heads } -> std::convertible_to<index_t>;        // num_key_value_heads
-    { C::head_dim } -> std::convertible_to<index_t>;            // head_dim
-    { C::intermediate_size } -> std::convertible_to<index_t>;   // intermediate_size
-    { C::num_layers } -> std::convertible_to<index_t>;          // num_hidden_layers
-    { C::max_positions } -> std::convertible_to<index_t>;       // max_position_embeddings
-    { C::hidden_act } -> std::convertible_to<activation>;       // hidden_act
-    { C::rms_norm_eps } -> std::convertible_to<float>;          // rms_norm_eps
-    { C::rope_theta } -> std::convertible_to<double>;           // rope_parameters.rope_theta
-    { C::attention_bias } -> std::convertible_to<bool>;         // attention_bias
-    { C::mlp_bias } -> std::convertible_to<bool>;               // mlp_bias
-    { C::tie_word_embeddings } -> std::convertible_to<bool>;    // tie_word_embeddings
+    { C::vocab_size } -> std::convertible_to<index_t>;        // vocab_size
+    { C::hidden_size } -> std::convertible_to<index_t>;       // hidden_size
+    { C::num_heads } -> std::convertible_to<index_t>;         // num_attention_heads
+    { C::num_kv_heads } -> std::convertible_to<index_t>;      // num_key_value_heads
+    { C::head_dim } -> std::convertible_to<index_t>;          // head_dim
+    { C::intermediate_size } -> std::convertible_to<index_t>; // intermediate_size
+    { C::num_layers } -> std::convertible_to<index_t>;        // num_hidden_layers
+    { C::max_positions } -> std::convertible_to<index_t>;     // max_position_embeddings
+    { C::hidden_act } -> std::convertible_to<activation>;     // hidden_act
+    { C::rms_norm_eps } -> std::convertible_to<float>;        // rms_norm_eps
+    { C::rope_theta } -> std::convertible_to<double>;         // rope_parameters.rope_theta
+    { C::attention_bias } -> std::convertible_to<bool>;       // attention_bias
+    { C::mlp_bias } -> std::convertible_to<bool>;             // mlp_bias
+    { C::tie_word_embeddings } -> std::convertible_to<bool>;  // tie_word_embeddings
 };
 
 /** @brief LLaMA with its LM head; weights under HF's `LlamaForCausalLM` names. */
@@ -58,17 +58,19 @@ public:
     static_assert(heads % kv_heads == 0, CTT_MSG_ATTENTION_GQA);
 
     struct layer {
-        attention_block<hidden, heads, kv_heads, head_dim,
-                        separate_qkv<hidden, heads * head_dim, kv_heads * head_dim,
-                                     C::attention_bias>,
-                        C::attention_bias>
+        attention_block<
+            hidden, heads, kv_heads, head_dim,
+            separate_qkv<hidden, heads * head_dim, kv_heads * head_dim, C::attention_bias>,
+            C::attention_bias>
             attention;
         gated_feed_forward<hidden, inner, C::hidden_act, C::mlp_bias> ffn;
         residual_layer<norm_placement::pre, rms_norm_block<hidden>> norms;
     };
     using session_type = layered_kv_cache<num_layers, kv_heads, head_dim>;
 
-    llama() : layers_(num_layers), rotary_(head_dim, C::max_positions, C::rope_theta) {
+    llama()
+        : layers_(num_layers)
+        , rotary_(head_dim, C::max_positions, C::rope_theta) {
         for (auto& l : layers_) {
             l.norms.norm1.eps = C::rms_norm_eps;
             l.norms.norm2.eps = C::rms_norm_eps;
@@ -158,8 +160,8 @@ private:
             l.norms.forward(
                 x.view(), scratch.view(), scratch.view(),
                 [&](auto in, auto y, bool acc) {
-                    l.attention.forward_cached(in, y, acc, cache, causal_mask{}, no_bias{},
-                                               rotary_, rotary_, attention_params{}, ws);
+                    l.attention.forward_cached(in, y, acc, cache, causal_mask{}, no_bias{}, rotary_,
+                                               rotary_, attention_params{}, ws);
                 },
                 [&](auto in, auto y, bool acc) { l.ffn.forward(in, y, acc, ffn_scratch.view()); });
             if (hidden_states != nullptr && i + 1 < num_layers) {
