@@ -15,10 +15,13 @@
 // simd
 #include "ctt/simd/batch.hpp"
 #include "ctt/simd/math.hpp"
+#include "ctt/simd/parallel.hpp"
 
 // kernels
 #include "ctt/kernels/activations.hpp"
 #include "ctt/kernels/elementwise.hpp"
+#include "ctt/kernels/gemm.hpp"
+#include "ctt/kernels/gemv.hpp"
 #include "ctt/kernels/glu.hpp"
 #include "ctt/kernels/norms.hpp"
 #include "ctt/kernels/softmax.hpp"
