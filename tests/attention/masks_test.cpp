@@ -140,7 +140,9 @@ TEST_CASE("DALL-E row, column and convolutional masks") {
             return image(p, j, [](auto, auto qc, auto, auto kc) { return qc == kc; });
         },
         total);
-    for (auto [kernel, dil] : {std::pair{3LL, 1LL}, std::pair{5LL, 2LL}, std::pair{3LL, 2LL}}) {
+    for (const auto& kd : {std::pair{3LL, 1LL}, std::pair{5LL, 2LL}, std::pair{3LL, 2LL}}) {
+        const long long kernel = kd.first;
+        const long long dil = kd.second;
         // Unfold offsets: (a - kernel/2) * dilation for a in [0, kernel).
         check_mask(
             ctt::dalle_mask{ctt::dalle_pattern::convolutional, 6, 5, static_cast<index_t>(kernel),
