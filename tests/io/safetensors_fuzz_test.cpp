@@ -417,7 +417,7 @@ std::size_t iterations() {
     if (const char* env = std::getenv("CTT_FUZZ_ITERATIONS")) {
         return static_cast<std::size_t>(std::strtoull(env, nullptr, 10));
     }
-    return 5000;
+    return 2500;
 }
 
 void fuzz(const bytes& seed, std::uint32_t rng_seed) {

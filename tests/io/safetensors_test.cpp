@@ -285,6 +285,9 @@ TEST_CASE("shapes are checked against the destination") {
     const ctt::tensor_view<float, shape<3, 4>> every_other(tall.data(), shape<3, 4>{}, {8, 1});
     f.read_into("w", every_other);
     CHECK(tall(4, 3) == 11.f);
+    tensor<float, shape<3, 4>> owned;
+    f.read_into("w", owned);
+    CHECK(owned(1, 1) == 5.f);
     CHECK(tall(5, 3) == 0.f);
     // A strided rank-3 destination.
     tensor<float, shape<3, 2, 5>> cube;

@@ -391,6 +391,12 @@ public:
         }
     }
 
+    /// Copies tensor `name` into an owning tensor (same checks as for a view).
+    template <class T, tensor_shape S>
+    void read_into(std::string_view name, tensor<T, S>& dst) const {
+        read_into(name, dst.view());
+    }
+
     /// Loads tensor `name` into a new tensor of shape `s` (which must equal the stored shape).
     template <class T, tensor_shape S>
     [[nodiscard]] tensor<T, S> load(std::string_view name, S s) const {
