@@ -1,0 +1,46 @@
+// ctt-hf-config: writes the C++ header of a Hugging Face config.json.
+//
+//   ctt-hf-config <config.json> <output.hpp> <namespace>
+//
+// Exits with status 1 and a one-line reason on stderr when the configuration is not one ctt
+// can reproduce. The CMake function ctt_add_hf_model runs it at configure time.
+#include <ctt/io/hf_config.hpp>
+
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+
+int main(int argc, char** argv) {
+    if (argc != 4) {
+        std::cerr << "usage: ctt-hf-config <config.json> <output.hpp> <namespace>\n";
+        return 2;
+    }
+    try {
+        std::ifstream in(argv[1]);
+        if (!in) {
+            throw ctt::io_error(std::string("cannot open ") + argv[1]);
+        }
+        nlohmann::json json;
+        try {
+            json = nlohmann::json::parse(in);
+        } catch (const nlohmann::json::exception& e) {
+            throw ctt::io_error(std::string(argv[1]) + ": malformed JSON: " + e.what());
+        }
+        const std::string header = ctt::hf_config_header(json, argv[3], argv[1]);
+        // Rewrite only on change, so dependent targets rebuild only when they must.
+        std::ifstream old(argv[2]);
+        const std::string existing((std::istreambuf_iterator<char>(old)),
+                                   std::istreambuf_iterator<char>());
+        if (existing != header) {
+            std::ofstream out(argv[2], std::ios::binary);
+            out << header;
+            if (!out) {
+                throw ctt::io_error(std::string("cannot write ") + argv[2]);
+            }
+        }
+    } catch (const std::exception& e) {
+        std::cerr << "ctt-hf-config: " << e.what() << "\n";
+        return 1;
+    }
+    return 0;
+}
