@@ -450,6 +450,7 @@ TEST_CASE("every validation error is an io_error naming the problem") {
         {raw_file(R"({"__metadata__": {"k": 1}})", 0), "__metadata__ entry 'k' is not a string"},
         {raw_file(R"({"a": [[[[[[[[[[[[1]]]]]]]]]]]})", 0), "nests deeper"},
         {raw_file(std::string(100000, '[') + std::string(100000, ']'), 0), "nests deeper"},
+        {raw_file("{\"a\": \"" + std::string(100000, 'x'), 0), "not valid JSON"},
         {raw_file(R"({"a": {"dtype": "F32", "shape": [1e999], "data_offsets": [0, 8]}})", 8),
          "not valid JSON"},
     };
@@ -459,6 +460,7 @@ TEST_CASE("every validation error is an io_error naming the problem") {
         CHECK(mentions(message, c.expected));
         CHECK(mentions(message, "safetensors: "));
         CHECK(mentions(message, "test.safetensors"));
+        CHECK(message.size() < 600);
     }
 
     // Accepted edge cases: trailing spaces in the header, extra entry keys, empty tensors at

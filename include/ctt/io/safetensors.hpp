@@ -166,7 +166,7 @@ std::string shape_string(const Range& extents) {
     return out + "]";
 }
 
-/// Reads an unsigned little-endian integer of `N` bytes, independent of the host's byte order.
+/// Reads an unsigned little-endian integer of `sizeof(U)` bytes, whatever the host's byte order.
 template <class U>
 [[nodiscard]] inline U read_le(const std::byte* p) noexcept {
     U value = 0;
@@ -552,7 +552,12 @@ inline void safetensors_file::parse() {
     try {
         header = nlohmann::json::parse(text, text + header_length, on_event);
     } catch (const nlohmann::json::exception& e) {
-        fail(std::string("header is not valid JSON (") + e.what() + ")");
+        // The parser quotes the offending token, which a hostile header can make huge.
+        std::string reason = e.what();
+        if (reason.size() > 300) {
+            reason = reason.substr(0, 300) + "...";
+        }
+        fail("header is not valid JSON (" + reason + ")");
     }
     if (!header.is_object()) {
         fail("header is not a JSON object");
