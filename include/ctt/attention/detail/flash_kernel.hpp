@@ -34,7 +34,7 @@ struct flash_blocking {
 };
 
 /// Default tile sizes: 64 queries share each packed key tile of 64 keys.
-inline constexpr index_t flash_block_q = 64;
+inline constexpr index_t flash_block_q = 128;
 inline constexpr index_t flash_block_k = 64;
 
 template <index_t D, index_t Bq, index_t Bk>
@@ -142,7 +142,19 @@ template <index_t D, index_t Bk>
 inline void pack_keys_transposed(const float* k, index_t ldk, index_t nk, float* kt) noexcept {
     constexpr index_t C = flash_blocking::cols;
     const index_t padded = (nk + C - 1) / C * C;
-    for (index_t j = 0; j < nk; ++j) {
+    // Blocks of 8 keys x all dims: 8 source rows stream together while each packed row
+    // receives 8 contiguous floats.
+    index_t j0 = 0;
+    for (; j0 + 8 <= nk; j0 += 8) {
+        const float* rows = k + j0 * ldk;
+        for (index_t d = 0; d < D; ++d) {
+            float* dst = kt + d * Bk + j0;
+            for (index_t t = 0; t < 8; ++t) {
+                dst[t] = rows[t * ldk + d];
+            }
+        }
+    }
+    for (index_t j = j0; j < nk; ++j) {
         const float* row = k + j * ldk;
         for (index_t d = 0; d < D; ++d) {
             kt[d * Bk + j] = row[d];
