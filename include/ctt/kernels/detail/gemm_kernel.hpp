@@ -32,10 +32,12 @@
 #include "ctt/simd/batch.hpp"
 #include "ctt/simd/parallel.hpp"
 
+// The micro-kernel is kept out of line: inlined several times into the blocked loops, GCC 12
+// stops keeping its accumulator array in registers and stores it to the stack every step.
 #if defined(__GNUC__)
-#define CTT_GEMM_INLINE inline __attribute__((always_inline))
+#define CTT_GEMM_NOINLINE __attribute__((noinline))
 #else
-#define CTT_GEMM_INLINE inline
+#define CTT_GEMM_NOINLINE
 #endif
 
 namespace ctt::kernels::detail {
@@ -50,16 +52,34 @@ inline constexpr index_t lanes = simd::width<float>;
  * AVX-512 has 32 vector registers: a 14 x 2 tile takes 28 accumulators, two B registers and
  * one broadcast. AVX2 and SSE have 16: a 6 x 2 tile takes 12. `kc` keeps one packed B sliver
  * (`kc x nr`) in the 48 KiB L1; `mc` keeps the packed A block (`mc x kc`) in L2; `nc` bounds
- * the packed B panel.
+ * the packed B panel. The `CTT_GEMM_*` macros override them for tuning sweeps only.
  */
 struct gemm_blocking {
     static constexpr index_t register_count = lanes >= 16 ? 32 : 16;
+#if defined(CTT_GEMM_NR_REGISTERS)
+    static constexpr index_t nr_registers = CTT_GEMM_NR_REGISTERS;
+#else
     static constexpr index_t nr_registers = 2;
+#endif
+#if defined(CTT_GEMM_MR)
+    static constexpr index_t mr = CTT_GEMM_MR;
+#else
     static constexpr index_t mr = register_count == 32 ? 14 : 6;
+#endif
     static constexpr index_t nr = nr_registers * lanes;
+#if defined(CTT_GEMM_KC)
+    static constexpr index_t kc = CTT_GEMM_KC;
+#else
     static constexpr index_t kc = 256;
+#endif
+#if defined(CTT_GEMM_MC_SLIVERS)
+    static constexpr index_t mc = mr * CTT_GEMM_MC_SLIVERS;
+#else
     static constexpr index_t mc = mr * 24;
+#endif
     static constexpr index_t nc = nr * 96;
+    static_assert(mr * nr_registers + nr_registers + 1 <= register_count,
+                  "gemm: the micro-tile does not fit the register file");
 };
 
 /// 64-byte aligned scratch that grows to the largest request, then is reused.
@@ -181,9 +201,9 @@ struct tile_epilogue {
  *        layout), so that M = 128 does not pay for 140 rows.
  */
 template <index_t MR>
-CTT_GEMM_INLINE void micro_kernel(index_t kc, const float* __restrict pa,
-                                  const float* __restrict pb, float* c, index_t ldc, index_t rows,
-                                  index_t cols, const tile_epilogue& epi) {
+CTT_GEMM_NOINLINE void micro_kernel(index_t kc, const float* __restrict pa,
+                                    const float* __restrict pb, float* c, index_t ldc, index_t rows,
+                                    index_t cols, const tile_epilogue& epi) {
     constexpr index_t mr = MR;
     constexpr index_t a_stride = gemm_blocking::mr;
     constexpr index_t nv = gemm_blocking::nr_registers;
