@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <type_traits>
 
 // GCC 12's AVX-512 intrinsics pass `_mm512_undefined_ps()` as a pass-through operand, which
 // -Wuninitialized reports once inlined (GCC PR 105593); the warning is about the system header,
@@ -34,6 +35,26 @@ using batch = xsimd::batch<T, arch>;
 /// Lanes in a register of `T`.
 template <class T = float>
 inline constexpr std::size_t width = batch<T>::size;
+
+/**
+ * @brief `x * y + z` with a single rounding. xsimd 8 has no AVX-512 kernel for `xsimd::fma` and
+ *        falls back to `x * y + z`, which GCC contracts into an FMA but clang does not.
+ */
+template <class T>
+[[nodiscard]] inline batch<T> fma(const batch<T>& x, const batch<T>& y,
+                                  const batch<T>& z) noexcept {
+#if defined(__AVX512F__)
+    if constexpr (std::is_same_v<T, float> && width<T> == 16) {
+        return _mm512_fmadd_ps(x, y, z);
+    } else if constexpr (std::is_same_v<T, double> && width<T> == 8) {
+        return _mm512_fmadd_pd(x, y, z);
+    } else {
+        return xsimd::fma(x, y, z);
+    }
+#else
+    return xsimd::fma(x, y, z);
+#endif
+}
 
 /// Loads `n < width` elements, zero-filling the remaining lanes.
 template <class T>
