@@ -40,7 +40,7 @@ inline float peak_fma_pass(float seed) {
     const batch add(1e-7f);
     for (std::int64_t s = 0; s < peak_fma_steps; ++s) {
         [&]<std::size_t... I>(std::index_sequence<I...>) {
-            ((acc[I] = xsimd::fma(acc[I], mul, add)), ...);
+            ((acc[I] = simd::fma(acc[I], mul, add)), ...);
         }
         (std::make_index_sequence<peak_fma_chains>{});
     }

@@ -41,7 +41,7 @@ inline void gemv_rows(index_t r0, index_t k, const float* a, index_t lda, const 
     for (; p + gemv_lanes <= k; p += gemv_lanes) {
         const gemv_batch xv = gemv_batch::load_unaligned(x + p);
         for (index_t r = 0; r < R; ++r) {
-            acc[r] = xsimd::fma(gemv_batch::load_unaligned(a + (r0 + r) * lda + p), xv, acc[r]);
+            acc[r] = simd::fma(gemv_batch::load_unaligned(a + (r0 + r) * lda + p), xv, acc[r]);
         }
     }
     for (index_t r = 0; r < R; ++r) {

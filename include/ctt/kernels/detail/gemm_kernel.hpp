@@ -215,7 +215,7 @@ CTT_GEMM_NOINLINE void micro_kernel(index_t kc, const float* __restrict pa,
         static_for<nv>([&](auto v) { bv[v] = fbatch::load_aligned(pb + p * nr + v * lanes); });
         static_for<mr>([&](auto i) {
             const fbatch av(pa[p * a_stride + i]);
-            static_for<nv>([&](auto v) { acc[i][v] = xsimd::fma(av, bv[v], acc[i][v]); });
+            static_for<nv>([&](auto v) { acc[i][v] = simd::fma(av, bv[v], acc[i][v]); });
         });
     }
 
@@ -231,7 +231,7 @@ CTT_GEMM_NOINLINE void micro_kernel(index_t kc, const float* __restrict pa,
             static_for<nv>([&](auto v) {
                 const fbatch init =
                     epi.load_c ? fbatch::load_unaligned(ci + v * lanes) + bias[v] : bias[v];
-                xsimd::fma(alpha, acc[i][v], init).store_unaligned(ci + v * lanes);
+                simd::fma(alpha, acc[i][v], init).store_unaligned(ci + v * lanes);
             });
         });
         return;

@@ -33,8 +33,7 @@ inline void gemm_small_nn(const float* a, index_t lda, const float* b, index_t l
             for (index_t p = 0; p < K; ++p) {
                 const fbatch av(ai[p]);
                 for (index_t v = 0; v < nv; ++v) {
-                    acc[v] =
-                        xsimd::fma(av, fbatch::load_unaligned(b + p * ldb + v * lanes), acc[v]);
+                    acc[v] = simd::fma(av, fbatch::load_unaligned(b + p * ldb + v * lanes), acc[v]);
                 }
             }
             for (index_t v = 0; v < nv; ++v) {
@@ -43,7 +42,7 @@ inline void gemm_small_nn(const float* a, index_t lda, const float* b, index_t l
                 if (accumulate) {
                     init = fbatch::load_unaligned(ci + v * lanes) + init;
                 }
-                xsimd::fma(fbatch(alpha), acc[v], init).store_unaligned(ci + v * lanes);
+                simd::fma(fbatch(alpha), acc[v], init).store_unaligned(ci + v * lanes);
             }
         }
         if constexpr (tail > 0) {
@@ -79,8 +78,8 @@ inline void gemm_small_nt(const float* a, index_t lda, const float* b, index_t l
             if constexpr (kv > 0) {
                 fbatch acc(0.f);
                 for (index_t v = 0; v < kv; ++v) {
-                    acc = xsimd::fma(fbatch::load_unaligned(ai + v * lanes),
-                                     fbatch::load_unaligned(bj + v * lanes), acc);
+                    acc = simd::fma(fbatch::load_unaligned(ai + v * lanes),
+                                    fbatch::load_unaligned(bj + v * lanes), acc);
                 }
                 sum = simd::reduce_add(acc);
             }
