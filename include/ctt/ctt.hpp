@@ -48,6 +48,23 @@
 #include "ctt/position/sinusoidal.hpp"
 #include "ctt/position/t5_bias.hpp"
 
+// blocks
+#include "ctt/blocks/attention_block.hpp"
+#include "ctt/blocks/feed_forward.hpp"
+#include "ctt/blocks/heads.hpp"
+#include "ctt/blocks/linear.hpp"
+#include "ctt/blocks/norm.hpp"
+
+// models
+#include "ctt/models/bert.hpp"
+#include "ctt/models/generation.hpp"
+#include "ctt/models/gpt2.hpp"
+#include "ctt/models/llama.hpp"
+#include "ctt/models/model_io.hpp"
+#include "ctt/models/t5.hpp"
+
 // io
 #include "ctt/io/half.hpp"
+#include "ctt/io/hf_config.hpp"
+#include "ctt/io/parameter_loader.hpp"
 #include "ctt/io/safetensors.hpp"

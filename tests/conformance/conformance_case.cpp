@@ -27,7 +27,8 @@ using model_type = case_model::model;
 /// Compares outputs by name and remembers which ones were checked.
 class output_checker {
 public:
-    explicit output_checker(const test::golden_case& c) : case_(c) {
+    explicit output_checker(const test::golden_case& c)
+        : case_(c) {
         if (c.io.contains("attention_mask")) {
             mask_ = c.io.load_ints("attention_mask");
         }
@@ -63,8 +64,8 @@ public:
 
     /// Every tensor of case.json that is not an input must have been checked.
     void all_outputs_checked() const {
-        static const std::set<std::string> inputs = {"input_ids", "attention_mask",
-                                                     "token_type_ids", "decoder_input_ids"};
+        static const std::set<std::string> inputs = {
+            "input_ids", "attention_mask", "token_type_ids", "decoder_input_ids", "prefix_embeds"};
         for (const auto& [name, _] : case_.description.at("tensors").items()) {
             if (!inputs.contains(name) && !checked_.contains(name)) {
                 FAIL_CHECK("output '" << name << "' of case.json is not checked by this runner");
@@ -173,7 +174,31 @@ void run(const gpt2<C>& model, const test::golden_case& c, output_checker& out) 
 
 template <class C>
 void run(const llama<C>& model, const test::golden_case& c, output_checker& out) {
-    run_decoder(model, c, out);
+    if (!c.io.contains("prefix_embeds")) {
+        run_decoder(model, c, out);
+        return;
+    }
+    // PaLM-E style: embeddings before the tokens; logits cover both.
+    using M = llama<C>;
+    const auto ids = c.io.load_ints("input_ids");
+    const auto prefix = c.io.load_floats("prefix_embeds");
+    const index_t batch = batch_of(c, "input_ids");
+    const index_t length = ids.size() / batch;
+    const index_t prefix_length = prefix.size() / (batch * M::hidden);
+    std::vector<float> logits;
+    for (index_t b = 0; b < batch; ++b) {
+        auto session = model.new_session(prefix_length + length);
+        tensor<float, shape<dyn, M::vocab>> l(prefix_length + length);
+        model.step_embeddings(session,
+                              tensor_view<const float, shape<dyn, M::hidden>>(
+                                  prefix.data() + b * prefix_length * M::hidden,
+                                  shape<dyn, M::hidden>(prefix_length)),
+                              l.view().rows(0, prefix_length));
+        model.step(session, {ids.data() + b * length, length},
+                   l.view().rows(prefix_length, length));
+        logits.insert(logits.end(), l.begin(), l.end());
+    }
+    out.floats("logits", logits);
 }
 
 template <class C>
@@ -209,8 +234,8 @@ void run(const t5<C>& model, const test::golden_case& c, output_checker& out) {
         const std::int32_t start = C::decoder_start_token_id;
         for (index_t b = 0; b < batch; ++b) {
             auto session = model.new_session(enc, b, generated_length);
-            const auto g = generate_with(model, session, std::span(&start, 1),
-                                         generated_length - 1);
+            const auto g =
+                generate_with(model, session, std::span(&start, 1), generated_length - 1);
             generated.insert(generated.end(), g.begin(), g.end());
         }
         out.ints("generated_ids", generated);

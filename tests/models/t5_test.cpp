@@ -22,6 +22,7 @@ struct tiny_t5 {
     static constexpr ctt::activation dense_act = ctt::activation::relu;
     static constexpr bool gated = false;
     static constexpr bool tie_word_embeddings = true;
+    static constexpr bool scale_decoder_outputs = true;
     static constexpr int decoder_start_token_id = 0;
 };
 

@@ -30,14 +30,16 @@ namespace detail {
 class config_writer {
 public:
     config_writer(const nlohmann::json& json, std::string model_type)
-        : json_(json), model_type_(std::move(model_type)) {}
+        : json_(json)
+        , model_type_(std::move(model_type)) {}
 
     [[nodiscard]] bool has(const char* key) const {
         return json_.contains(key) && !json_.at(key).is_null();
     }
 
     [[nodiscard]] std::uint64_t size(const char* key) const {
-        if (!has(key) || !json_.at(key).is_number_integer() || json_.at(key).get<std::int64_t>() <= 0) {
+        if (!has(key) || !json_.at(key).is_number_integer() ||
+            json_.at(key).get<std::int64_t>() <= 0) {
             fail(std::string("\"") + key + "\" must be a positive integer");
         }
         return json_.at(key).get<std::uint64_t>();
@@ -112,14 +114,15 @@ public:
                  << text << (as_double ? "" : "f") << ";\n";
     }
     void boolean(const char* name, bool v) {
-        members_ << "    static constexpr bool " << name << " = " << (v ? "true" : "false") << ";\n";
+        members_ << "    static constexpr bool " << name << " = " << (v ? "true" : "false")
+                 << ";\n";
     }
     void integer(const char* name, std::int64_t v) {
         members_ << "    static constexpr int " << name << " = " << v << ";\n";
     }
     void act_member(const char* name, activation a) {
-        members_ << "    static constexpr ::ctt::activation " << name << " = ::ctt::activation::"
-                 << to_string(a) << ";\n";
+        members_ << "    static constexpr ::ctt::activation " << name
+                 << " = ::ctt::activation::" << to_string(a) << ";\n";
     }
 
     [[noreturn]] void fail(const std::string& what) const {
@@ -184,7 +187,8 @@ inline void map_llama(config_writer& w, const nlohmann::json& json) {
         if (!rope.is_object()) {
             w.fail(std::string("\"") + key + "\" must be an object");
         }
-        const std::string type = rope.value("rope_type", rope.value("type", std::string("default")));
+        const std::string type =
+            rope.value("rope_type", rope.value("type", std::string("default")));
         if (type != "default") {
             w.fail(std::string("\"") + key + "\" rope_type \"" + type +
                    "\" is not supported (only the default rotary embedding)");
@@ -227,6 +231,7 @@ inline void map_llama(config_writer& w, const nlohmann::json& json) {
 }
 
 inline void map_t5(config_writer& w, bool tie_default) {
+    w.require("is_decoder", false, "decoder-only T5 stacks (LaMDA) are not a T5 model");
     const std::string proj = w.text_or("feed_forward_proj", "relu");
     const bool gated = proj.rfind("gated-", 0) == 0;
     std::string act_name = gated ? proj.substr(6) : proj;
@@ -252,7 +257,11 @@ inline void map_t5(config_writer& w, bool tie_default) {
     w.real("layer_norm_eps", w.number_or("layer_norm_epsilon", 1e-6));
     w.act_member("dense_act", act);
     w.boolean("gated", gated);
-    w.boolean("tie_word_embeddings", w.flag_or("tie_word_embeddings", tie_default));
+    const bool tie = w.flag_or("tie_word_embeddings", tie_default);
+    w.boolean("tie_word_embeddings", tie);
+    // transformers 5 saves `scale_decoder_outputs` for T5 (d_model^-0.5 before the head); older
+    // T5 configs scale whenever the head is tied. MT5 computes its head without the scale.
+    w.boolean("scale_decoder_outputs", w.flag_or("scale_decoder_outputs", tie && tie_default));
     w.integer("decoder_start_token_id", w.integer_or("decoder_start_token_id", 0));
 }
 
@@ -298,8 +307,8 @@ inline constexpr supported_model supported_models[] = {
         for (const auto& m : supported_models) {
             list += (list.empty() ? "" : ", ") + std::string(m.model_type);
         }
-        throw io_error("config.json: model_type \"" + type + "\" is not supported (supported: " +
-                       list + ")");
+        throw io_error("config.json: model_type \"" + type +
+                       "\" is not supported (supported: " + list + ")");
     }
     detail::config_writer w(config_json, type);
     if (type == "bert") {

@@ -22,6 +22,7 @@
 #include "ctt/blocks/feed_forward.hpp"
 #include "ctt/blocks/heads.hpp"
 #include "ctt/blocks/norm.hpp"
+#include "ctt/kernels/elementwise.hpp"
 #include "ctt/models/model_io.hpp"
 #include "ctt/position/embeddings.hpp"
 #include "ctt/position/t5_bias.hpp"
@@ -218,13 +219,12 @@ public:
         if (hidden_states != nullptr) {
             hidden_states->push_back(x);
         }
-        if constexpr (C::tie_word_embeddings) {
-            // HF rescales the decoder output before a tied head (Mesh TensorFlow's convention).
-            head_.forward(const_rows(x.view()), shared_.view(), logits,
-                          1.f / std::sqrt(static_cast<float>(hidden)));
-        } else {
-            head_.forward(const_rows(x.view()), shared_.view(), logits);
+        // T5 rescales the decoder output by d_model^-0.5 before the head (Mesh TensorFlow's
+        // convention for a tied head); HF computes the product in this order, so do we.
+        if constexpr (C::scale_decoder_outputs) {
+            scale(x.view(), 1.f / std::sqrt(static_cast<float>(hidden)));
         }
+        head_.forward(const_rows(x.view()), shared_.view(), logits);
     }
 
     /// HF names of `T5ForConditionalGeneration`.

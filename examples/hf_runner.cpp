@@ -1,0 +1,182 @@
+// Runs a Hugging Face checkpoint compiled in by ctt_add_hf_model (see examples/CMakeLists.txt):
+//
+//   <runner> <checkpoint-dir> [token ids...] [--new-tokens N] [--temperature T] [--top-k K]
+//            [--top-p P] [--seed S]
+//
+// <checkpoint-dir> holds model.safetensors (and the config.json the runner was compiled for).
+// Decoders (GPT-2, LLaMA) and T5 generate tokens, greedy unless a temperature is given;
+// encoders (BERT) print a summary of their output. Timings: load, prompt (prefill) and decode.
+#include "runner_model.hpp"
+
+#include <ctt/io/parameter_loader.hpp>
+#include <ctt/models/generation.hpp>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+using model_type = runner_model::model;
+
+double ms_since(clock_type::time_point start) {
+    return std::chrono::duration<double, std::milli>(clock_type::now() - start).count();
+}
+
+struct options {
+    std::filesystem::path checkpoint;
+    std::vector<std::int32_t> tokens;
+    ctt::index_t new_tokens = 8;
+    ctt::sampling_options sampling;
+};
+
+options parse(int argc, char** argv) {
+    if (argc < 2) {
+        throw std::invalid_argument("usage: " + std::string(argv[0]) +
+                                    " <checkpoint-dir> [token ids...] [--new-tokens N]"
+                                    " [--temperature T] [--top-k K] [--top-p P] [--seed S]");
+    }
+    options o;
+    o.checkpoint = argv[1];
+    for (int i = 2; i < argc; ++i) {
+        const std::string_view a = argv[i];
+        const auto value = [&]() -> std::string {
+            if (i + 1 >= argc) {
+                throw std::invalid_argument(std::string(a) + " needs a value");
+            }
+            return argv[++i];
+        };
+        if (a == "--new-tokens") {
+            o.new_tokens = std::stoul(value());
+        } else if (a == "--temperature") {
+            o.sampling.temperature = std::stof(value());
+        } else if (a == "--top-k") {
+            o.sampling.top_k = std::stoul(value());
+        } else if (a == "--top-p") {
+            o.sampling.top_p = std::stof(value());
+        } else if (a == "--seed") {
+            o.sampling.seed = std::stoull(value());
+        } else {
+            o.tokens.push_back(static_cast<std::int32_t>(std::stol(std::string(a))));
+        }
+    }
+    if (o.tokens.empty()) {
+        o.tokens = {5, 17, 42, 7, 99, 12};
+    }
+    return o;
+}
+
+void print_tokens(const char* label, std::span<const std::int32_t> tokens) {
+    std::printf("%s", label);
+    for (auto t : tokens) {
+        std::printf(" %d", t);
+    }
+    std::printf("\n");
+}
+
+template <class Model>
+void run_decoder(const Model& model, const options& o) {
+    auto session = model.new_session(o.tokens.size() + o.new_tokens);
+    ctt::tensor<float, ctt::shape<ctt::dyn, Model::vocab>> logits(o.tokens.size());
+    auto start = clock_type::now();
+    model.step(session, o.tokens, logits.view());
+    const double prompt_ms = ms_since(start);
+    // Decode from the prompt's last logits through the same cache.
+    std::vector<std::int32_t> out(o.tokens);
+    std::mt19937_64 rng(o.sampling.seed);
+    ctt::tensor<float, ctt::shape<ctt::dyn, Model::vocab>> step_logits(1);
+    start = clock_type::now();
+    auto last = logits[logits.rows() - 1];
+    for (ctt::index_t t = 0; t < o.new_tokens; ++t) {
+        const auto next = ctt::choose_token({last.data(), Model::vocab}, o.sampling, rng);
+        out.push_back(next);
+        if (t + 1 == o.new_tokens) {
+            break;
+        }
+        model.step(session, std::span<const std::int32_t>(&out.back(), 1), step_logits.view());
+        last = step_logits[0];
+    }
+    const double decode_ms = ms_since(start);
+    print_tokens("prompt   :", o.tokens);
+    print_tokens("generated:", std::span(out).subspan(o.tokens.size()));
+    std::printf("prompt %zu tokens in %.2f ms; %zu new tokens in %.2f ms (%.1f tokens/s)\n",
+                o.tokens.size(), prompt_ms, o.new_tokens, decode_ms,
+                decode_ms > 0 ? 1000.0 * static_cast<double>(o.new_tokens) / decode_ms : 0.0);
+}
+
+template <class C>
+void run(const ctt::gpt2<C>& model, const options& o) {
+    run_decoder(model, o);
+}
+template <class C>
+void run(const ctt::llama<C>& model, const options& o) {
+    run_decoder(model, o);
+}
+
+template <class C>
+void run(const ctt::t5<C>& model, const options& o) {
+    const ctt::token_ids ids(o.tokens.data(), ctt::shape<ctt::dyn, ctt::dyn>(1, o.tokens.size()));
+    auto start = clock_type::now();
+    const auto enc = model.encode(ids);
+    const double encode_ms = ms_since(start);
+    auto session = model.new_session(enc, 0, o.new_tokens + 1);
+    const std::int32_t begin = C::decoder_start_token_id;
+    start = clock_type::now();
+    const auto out =
+        ctt::generate_with(model, session, std::span(&begin, 1), o.new_tokens, o.sampling);
+    const double decode_ms = ms_since(start);
+    print_tokens("input    :", o.tokens);
+    print_tokens("generated:", std::span(out).subspan(1));
+    std::printf("encoder %zu tokens in %.2f ms; %zu new tokens in %.2f ms (%.1f tokens/s)\n",
+                o.tokens.size(), encode_ms, o.new_tokens, decode_ms,
+                decode_ms > 0 ? 1000.0 * static_cast<double>(o.new_tokens) / decode_ms : 0.0);
+}
+
+template <class C>
+void run(const ctt::bert<C>& model, const options& o) {
+    const ctt::token_ids ids(o.tokens.data(), ctt::shape<ctt::dyn, ctt::dyn>(1, o.tokens.size()));
+    const auto start = clock_type::now();
+    const auto out = model.forward(ids);
+    const double ms = ms_since(start);
+    const auto& last = out.hidden_states.back();
+    double sum = 0;
+    double sq = 0;
+    for (float v : last) {
+        sum += v;
+        sq += static_cast<double>(v) * v;
+    }
+    const double n = static_cast<double>(last.size());
+    print_tokens("input    :", o.tokens);
+    std::printf("last hidden state [%zu x %zu]: mean %.6f, std %.6f; first values %.6f %.6f %.6f\n",
+                last.rows(), last.cols(), sum / n, std::sqrt(sq / n - (sum / n) * (sum / n)),
+                last(0, 0), last(0, 1), last(0, 2));
+    std::printf("next-sentence logits: %.6f %.6f\n", out.seq_relationship_logits(0, 0),
+                out.seq_relationship_logits(0, 1));
+    std::printf("encoder %zu tokens in %.2f ms\n", o.tokens.size(), ms);
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+    try {
+        const options o = parse(argc, argv);
+        const auto start = clock_type::now();
+        const auto file = ctt::safetensors_file::open(o.checkpoint / "model.safetensors");
+        auto model = std::make_unique<model_type>();
+        ctt::load_parameters(*model, file);
+        std::printf("%s (%s): loaded in %.2f ms\n", o.checkpoint.string().c_str(),
+                    runner_model::model_type, ms_since(start));
+        run(*model, o);
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "error: %s\n", e.what());
+        return 1;
+    }
+    return 0;
+}
