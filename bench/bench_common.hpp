@@ -27,7 +27,7 @@ namespace ctt::bench {
 
 /// Flops of one pass of `peak_fma_pass`.
 inline constexpr std::int64_t peak_fma_chains = 24;
-inline constexpr std::int64_t peak_fma_steps = 1 << 15;
+inline constexpr std::int64_t peak_fma_steps = 1 << 17;
 
 /// One thread's share: `peak_fma_chains` dependency chains of `peak_fma_steps` FMAs each.
 inline float peak_fma_pass(float seed) {

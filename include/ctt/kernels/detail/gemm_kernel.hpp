@@ -109,25 +109,22 @@ inline gemm_workspace& thread_workspace() {
 }
 
 /**
- * @brief Packs `A[0:mc, 0:kc]` into `mr`-row slivers, k-major inside a sliver
- *        (`pa[s][p][i] = A[s*mr + i, p]`); rows past `mc` are zero.
+ * @brief Copies `A[0:mc, 0:kc]` into `mr`-row slivers whose rows are `kc_stride` (the blocking's
+ *        `kc`) apart: `pa[(s*mr + i) * kc_stride + p] = A[s*mr + i, p]`; rows past `mc` are
+ *        zero. A stays row-major, so packing is a copy rather than a transpose, and the fixed
+ *        row distance lets the micro-kernel address all `mr` rows from one pointer. The 1 KiB
+ *        distance spreads the rows over several L1 sets where `lda` (often a multiple of
+ *        4 KiB) would put them all in one.
  */
 inline void pack_a(index_t mc, index_t kc, const float* a, index_t lda, float* pa) {
     constexpr index_t mr = gemm_blocking::mr;
-    for (index_t s = 0; s < mc; s += mr) {
-        const index_t rows = std::min(mr, mc - s);
-        float* dst = pa + s * kc;
-        for (index_t i = 0; i < rows; ++i) {
-            const float* src = a + (s + i) * lda;
-            for (index_t p = 0; p < kc; ++p) {
-                dst[p * mr + i] = src[p];
-            }
-        }
-        for (index_t i = rows; i < mr; ++i) {
-            for (index_t p = 0; p < kc; ++p) {
-                dst[p * mr + i] = 0.f;
-            }
-        }
+    constexpr index_t stride = gemm_blocking::kc;
+    const index_t rows_padded = (mc + mr - 1) / mr * mr;
+    for (index_t i = 0; i < mc; ++i) {
+        std::memcpy(pa + i * stride, a + i * lda, kc * sizeof(float));
+    }
+    for (index_t i = mc; i < rows_padded; ++i) {
+        std::fill_n(pa + i * stride, kc, 0.f);
     }
 }
 
@@ -205,7 +202,7 @@ CTT_GEMM_NOINLINE void micro_kernel(index_t kc, const float* __restrict pa,
                                     const float* __restrict pb, float* c, index_t ldc, index_t rows,
                                     index_t cols, const tile_epilogue& epi) {
     constexpr index_t mr = MR;
-    constexpr index_t a_stride = gemm_blocking::mr;
+    constexpr index_t a_stride = gemm_blocking::kc;
     constexpr index_t nv = gemm_blocking::nr_registers;
     constexpr index_t nr = gemm_blocking::nr;
     fbatch acc[mr][nv];
@@ -214,7 +211,7 @@ CTT_GEMM_NOINLINE void micro_kernel(index_t kc, const float* __restrict pa,
         fbatch bv[nv];
         static_for<nv>([&](auto v) { bv[v] = fbatch::load_aligned(pb + p * nr + v * lanes); });
         static_for<mr>([&](auto i) {
-            const fbatch av(pa[p * a_stride + i]);
+            const fbatch av(pa[i * a_stride + p]);
             static_for<nv>([&](auto v) { acc[i][v] = simd::fma(av, bv[v], acc[i][v]); });
         });
     }
@@ -283,7 +280,7 @@ inline void gemm_serial(index_t m, index_t n, index_t k, const float* a, index_t
     const index_t kc_max = std::min(k, blk::kc);
     const index_t mc_max = (std::min(m, blk::mc) + blk::mr - 1) / blk::mr * blk::mr;
     const index_t nc_max = (std::min(n, blk::nc) + blk::nr - 1) / blk::nr * blk::nr;
-    float* pb = thread_workspace().reserve(kc_max * (nc_max + mc_max));
+    float* pb = thread_workspace().reserve(kc_max * nc_max + blk::kc * mc_max);
     float* pa = pb + kc_max * nc_max;
 
     for (index_t jc = 0; jc < n; jc += blk::nc) {
@@ -304,11 +301,11 @@ inline void gemm_serial(index_t m, index_t n, index_t k, const float* a, index_t
                         const index_t rows = std::min(blk::mr, mc - ir);
                         float* c_tile = c + (ic + ir) * ldc + jc + jr;
                         if (rows == blk::mr) {
-                            micro_kernel<blk::mr>(kc, pa + ir * kc, pb + jr * kc, c_tile, ldc, rows,
-                                                  cols, epi);
+                            micro_kernel<blk::mr>(kc, pa + ir * blk::kc, pb + jr * kc, c_tile, ldc,
+                                                  rows, cols, epi);
                         } else {
-                            micro_kernel_short(kc, pa + ir * kc, pb + jr * kc, c_tile, ldc, rows,
-                                               cols, epi);
+                            micro_kernel_short(kc, pa + ir * blk::kc, pb + jr * kc, c_tile, ldc,
+                                               rows, cols, epi);
                         }
                     }
                 }
