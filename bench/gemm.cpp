@@ -10,6 +10,7 @@
 #include <benchmark/benchmark.h>
 
 #include <cstdint>
+#include <utility>
 
 #if defined(CTT_HAVE_OPENBLAS)
 // OpenBLAS's header otherwise declares C99 `_Complex` types, which clang -Wpedantic rejects in C++.
@@ -59,6 +60,19 @@ void BM_gemm_ctt(benchmark::State& state) {
         benchmark::DoNotOptimize(op.c.data());
     }
     set_flops(state, n, n, n);
+}
+
+/// The same product with every extent static: the packing-free fast path (sizes <= 64).
+template <index_t N>
+void BM_gemm_ctt_static(benchmark::State& state) {
+    tensor<float, shape<N, N>> a, b, c;
+    fill(a.data(), a.size(), 1);
+    fill(b.data(), b.size(), 2);
+    for (auto _ : state) {
+        ctt::matmul(std::as_const(a).view(), std::as_const(b).view(), c.view());
+        benchmark::DoNotOptimize(c.data());
+    }
+    set_flops(state, N, N, N);
 }
 
 void BM_gemm_naive(benchmark::State& state) {
@@ -142,7 +156,10 @@ void BM_linear_openblas(benchmark::State& state) {
 
 // Families run in registration order; ctt first, so OpenBLAS's spinning worker threads do
 // not overlap ctt's measurements.
-BENCHMARK(BM_gemm_ctt)->RangeMultiplier(2)->Range(64, 2048)->UseRealTime();
+BENCHMARK(BM_gemm_ctt)->RangeMultiplier(2)->Range(16, 2048)->UseRealTime();
+BENCHMARK_TEMPLATE(BM_gemm_ctt_static, 16)->UseRealTime();
+BENCHMARK_TEMPLATE(BM_gemm_ctt_static, 32)->UseRealTime();
+BENCHMARK_TEMPLATE(BM_gemm_ctt_static, 64)->UseRealTime();
 BENCHMARK_TEMPLATE(BM_linear_ctt, 768, 768)->Arg(128)->Arg(512)->UseRealTime();
 BENCHMARK_TEMPLATE(BM_linear_ctt, 768, 3072)->Arg(128)->Arg(512)->UseRealTime();
 BENCHMARK_TEMPLATE(BM_linear_ctt, 3072, 768)->Arg(128)->Arg(512)->UseRealTime();
