@@ -7,11 +7,15 @@
  * The loop nest and packing follow Goto & van de Geijn, "Anatomy of high-performance matrix
  * multiplication" (ACM TOMS 34(3), 2008) and the BLIS refactoring of it (Van Zee & van de
  * Geijn, ACM TOMS 41(3), 2015): a `kc x nc` panel of B is packed into `nr`-wide column
- * slivers, an `mc x kc` block of A into `mr`-tall row slivers, and a micro-kernel keeps an
- * `mr x nr` tile of C in registers over the whole `kc` loop, broadcasting one A value and
- * loading `nr / width` registers of B per step. C is row-major, so the vector lanes run along
- * n. Both layouts of B (`[k,n]` and `[n,k]`) are packed into the same sliver format, so one
- * micro-kernel serves `matmul` and `matmul_bt`.
+ * slivers, an `mc x kc` block of A is copied into a compact row-major buffer, and a
+ * micro-kernel keeps an `mr x nr` tile of C in registers over the whole `kc` loop,
+ * broadcasting one A value per row and loading `nr / width` registers of B per step. C is
+ * row-major, so the vector lanes run along n. Both layouts of B (`[k,n]` and `[n,k]`) are
+ * packed into the same sliver format, so one micro-kernel serves `matmul` and `matmul_bt`.
+ *
+ * Threads: with OpenMP, C is split into one column block per thread (row blocks when n is
+ * too narrow), each a multiple of the micro-tile and run through the whole loop nest with the
+ * thread's own workspace; there is no synchronisation but the final join.
  *
  * Determinism: every C element is accumulated over k in the same order (fixed `kc` blocks,
  * one fused multiply-add chain per block, the same fused epilogue for full and edge tiles),
@@ -109,12 +113,14 @@ inline gemm_workspace& thread_workspace() {
 }
 
 /**
- * @brief Copies `A[0:mc, 0:kc]` into `mr`-row slivers whose rows are `kc_stride` (the blocking's
- *        `kc`) apart: `pa[(s*mr + i) * kc_stride + p] = A[s*mr + i, p]`; rows past `mc` are
- *        zero. A stays row-major, so packing is a copy rather than a transpose, and the fixed
- *        row distance lets the micro-kernel address all `mr` rows from one pointer. The 1 KiB
- *        distance spreads the rows over several L1 sets where `lda` (often a multiple of
- *        4 KiB) would put them all in one.
+ * @brief Copies `A[0:mc, 0:kc]` to `pa` with rows `gemm_blocking::kc` apart
+ *        (`pa[i * kc_max + p] = A[i, p]`), zero rows up to a multiple of `mr`.
+ *
+ * A stays row-major, so packing is a copy rather than a transpose (2.5x cheaper than the
+ * k-major sliver layout measured here), and the compile-time row distance lets the
+ * micro-kernel address all `mr` rows from one pointer with constant offsets. A 1 KiB distance
+ * spreads the rows over several L1 sets, where `lda` (often a multiple of 4 KiB) would put
+ * them all in one.
  */
 inline void pack_a(index_t mc, index_t kc, const float* a, index_t lda, float* pa) {
     constexpr index_t mr = gemm_blocking::mr;
