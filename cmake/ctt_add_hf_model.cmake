@@ -1,15 +1,19 @@
-# ctt_add_hf_model(<target> CONFIG <config.json> [NAMESPACE <ns>] [HEADER <name.hpp>])
+# ctt_add_hf_model(<target> CONFIG <config.json> [NAMESPACE <ns>] [HEADER <name.hpp>]
+#                  [ARCHITECTURE <HF class>])
 #
 # Turns a Hugging Face config.json into a compiled model type. At configure time it builds the
 # small ctt-hf-config tool (once per build tree) and runs it to write <name.hpp> (default
 # <target>.hpp), which defines `<ns>::config` and `<ns>::model` (default namespace: <target>).
-# <target> is an INTERFACE library: link it and `#include "<name.hpp>"`.
+# <target> is an INTERFACE library: link it and `#include "<name.hpp>"`. ARCHITECTURE picks the
+# HF class (GPT2ForSequenceClassification, ...) when config.json's "architectures" does not.
 #
 # An unsupported model_type or setting stops the configuration with the tool's message. The
 # header is regenerated when config.json changes.
 include_guard(GLOBAL)
 
-set(_CTT_HF_CONFIG_DIR "${CMAKE_CURRENT_LIST_DIR}")
+# Remembered globally: the function is called from other directories (a parent project that
+# used add_subdirectory), where this file's variables are not visible.
+set_property(GLOBAL PROPERTY CTT_HF_CONFIG_DIR "${CMAKE_CURRENT_LIST_DIR}")
 
 function(_ctt_build_hf_config_tool out_exe)
   get_property(exe GLOBAL PROPERTY CTT_HF_CONFIG_TOOL)
@@ -18,9 +22,10 @@ function(_ctt_build_hf_config_tool out_exe)
     return()
   endif()
   # The tool source sits in tools/ of a source tree, or in share/ctt/tools of an install.
-  set(source "${_CTT_HF_CONFIG_DIR}/../tools/ctt_hf_config.cpp")
+  get_property(dir GLOBAL PROPERTY CTT_HF_CONFIG_DIR)
+  set(source "${dir}/../tools/ctt_hf_config.cpp")
   if(NOT EXISTS "${source}")
-    set(source "${_CTT_HF_CONFIG_DIR}/tools/ctt_hf_config.cpp")
+    set(source "${dir}/tools/ctt_hf_config.cpp")
   endif()
   set(include_dirs "")
   foreach(dep ctt::ctt nlohmann_json::nlohmann_json xsimd)
@@ -49,7 +54,7 @@ function(_ctt_build_hf_config_tool out_exe)
 endfunction()
 
 function(ctt_add_hf_model target)
-  cmake_parse_arguments(arg "" "CONFIG;NAMESPACE;HEADER" "" ${ARGN})
+  cmake_parse_arguments(arg "" "CONFIG;NAMESPACE;HEADER;ARCHITECTURE" "" ${ARGN})
   if(NOT arg_CONFIG)
     message(FATAL_ERROR "ctt_add_hf_model(${target}): CONFIG <config.json> is required")
   endif()
@@ -67,7 +72,7 @@ function(ctt_add_hf_model target)
   set(out_dir "${CMAKE_CURRENT_BINARY_DIR}/ctt_models/${target}")
   file(MAKE_DIRECTORY "${out_dir}")
   execute_process(COMMAND "${tool}" "${config}" "${out_dir}/${arg_HEADER}" "${arg_NAMESPACE}"
-                  RESULT_VARIABLE rc ERROR_VARIABLE err)
+                          ${arg_ARCHITECTURE} RESULT_VARIABLE rc ERROR_VARIABLE err)
   if(NOT rc EQUAL 0)
     string(STRIP "${err}" err)
     message(FATAL_ERROR "ctt_add_hf_model(${target}): ${err}")

@@ -1,7 +1,9 @@
 // ctt-hf-config: writes the C++ header of a Hugging Face config.json.
 //
-//   ctt-hf-config <config.json> <output.hpp> <namespace>
+//   ctt-hf-config <config.json> <output.hpp> <namespace> [<architecture>]
 //
+// <architecture> is an HF class name (GPT2ForSequenceClassification, ...); by default the
+// config's "architectures" entry, else the model_type's usual class.
 // Exits with status 1 and a one-line reason on stderr when the configuration is not one ctt
 // can reproduce. The CMake function ctt_add_hf_model runs it at configure time.
 #include <ctt/io/hf_config.hpp>
@@ -11,8 +13,9 @@
 #include <iostream>
 
 int main(int argc, char** argv) {
-    if (argc != 4) {
-        std::cerr << "usage: ctt-hf-config <config.json> <output.hpp> <namespace>\n";
+    if (argc != 4 && argc != 5) {
+        std::cerr << "usage: ctt-hf-config <config.json> <output.hpp> <namespace> "
+                     "[<architecture>]\n";
         return 2;
     }
     try {
@@ -26,7 +29,8 @@ int main(int argc, char** argv) {
         } catch (const nlohmann::json::exception& e) {
             throw ctt::io_error(std::string(argv[1]) + ": malformed JSON: " + e.what());
         }
-        const std::string header = ctt::hf_config_header(json, argv[3], argv[1]);
+        const std::string header =
+            ctt::hf_config_header(json, argv[3], argv[1], argc == 5 ? argv[4] : "");
         // Rewrite only on change, so dependent targets rebuild only when they must.
         std::ifstream old(argv[2]);
         const std::string existing((std::istreambuf_iterator<char>(old)),

@@ -2,7 +2,8 @@
 # (MODE=find_package) or from its source tree (MODE=add_subdirectory).
 file(REMOVE_RECURSE ${WORK_DIR})
 set(consumer_args -S ${CTT_SOURCE_DIR}/tests/consumer -B ${WORK_DIR}/build
-    -DCMAKE_CXX_COMPILER=${CXX_COMPILER} -DCTT_CONSUMER_MODE=${MODE})
+    -DCMAKE_CXX_COMPILER=${CXX_COMPILER} -DCTT_CONSUMER_MODE=${MODE}
+    -DCTT_CONSUMER_CHECKPOINT=${CTT_SOURCE_DIR}/tests/data/hf/llama)
 if(MODE STREQUAL "find_package")
   execute_process(COMMAND ${CMAKE_COMMAND} --install ${CTT_BINARY_DIR} --prefix ${WORK_DIR}/prefix
                   RESULT_VARIABLE rc)
@@ -19,7 +20,7 @@ foreach(step configure build run)
   elseif(step STREQUAL "build")
     set(cmd ${CMAKE_COMMAND} --build ${WORK_DIR}/build)
   else()
-    set(cmd ${WORK_DIR}/build/consumer)
+    set(cmd ${WORK_DIR}/build/consumer ${CTT_SOURCE_DIR}/tests/data/hf/llama/model.safetensors)
   endif()
   execute_process(COMMAND ${cmd} RESULT_VARIABLE rc)
   if(NOT rc EQUAL 0)

@@ -6,6 +6,8 @@
  */
 
 #include <cmath>
+#include <cstdint>
+#include <span>
 #include <string>
 
 #include "ctt/blocks/linear.hpp"
@@ -75,5 +77,40 @@ struct lm_head {
         }
     }
 };
+
+/**
+ * @brief A sequence score: `Labels` logits (one for a reward model) read at one token of each
+ *        sequence, as HF's `*ForSequenceClassification` decoders read the last non-pad token.
+ */
+template <index_t H, index_t Labels>
+struct sequence_score_head {
+    linear<H, Labels, false> score;
+
+    /// `scores[b] = score(x[rows[b]])` for each sequence b.
+    template <class TX, tensor_shape SX, tensor_shape SY>
+    void forward(tensor_view<TX, SX> x, std::span<const index_t> rows,
+                 tensor_view<float, SY> scores) const {
+        tensor<float, shape<dyn, H>> picked(rows.size());
+        for (index_t b = 0; b < rows.size(); ++b) {
+            copy(tensor_view<const float, shape<H>>(x[rows[b]]), picked[b]);
+        }
+        score.forward(tensor_view<const float, shape<dyn, H>>(picked.view()), scores);
+    }
+};
+
+/**
+ * @brief The position HF's sequence classifiers read: the last token that is not `pad_id`
+ *        (`(arange * (ids != pad)).argmax()`; position 0 when every token is padding).
+ */
+[[nodiscard]] inline index_t last_non_pad_position(std::span<const std::int32_t> ids,
+                                                   std::int32_t pad_id) noexcept {
+    index_t last = 0;
+    for (index_t t = 0; t < ids.size(); ++t) {
+        if (ids[t] != pad_id) {
+            last = t;
+        }
+    }
+    return last;
+}
 
 } // namespace ctt

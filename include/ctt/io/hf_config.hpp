@@ -120,6 +120,7 @@ public:
     void integer(const char* name, std::int64_t v) {
         members_ << "    static constexpr int " << name << " = " << v << ";\n";
     }
+    void raw(const std::string& line) { members_ << line; }
     void act_member(const char* name, activation a) {
         members_ << "    static constexpr ::ctt::activation " << name
                  << " = ::ctt::activation::" << to_string(a) << ";\n";
@@ -157,7 +158,22 @@ inline void map_bert(config_writer& w) {
     w.real("layer_norm_eps", w.number_or("layer_norm_eps", 1e-12));
 }
 
-inline void map_gpt2(config_writer& w) {
+inline void map_gpt2(config_writer& w, const nlohmann::json& json, std::string_view architecture) {
+    if (architecture == "GPT2ForSequenceClassification") {
+        std::uint64_t labels = 2; // HF's default num_labels
+        if (json.contains("id2label") && json.at("id2label").is_object()) {
+            labels = json.at("id2label").size();
+        }
+        labels = w.size_or("num_labels", labels);
+        if (!w.has("pad_token_id")) {
+            w.fail("GPT2ForSequenceClassification needs \"pad_token_id\" to find each "
+                   "sequence's last token");
+        }
+        w.raw("    static constexpr ::ctt::causal_lm_head head = "
+              "::ctt::causal_lm_head::sequence_score;\n");
+        w.index("num_labels", labels);
+        w.integer("pad_token_id", w.integer_or("pad_token_id", 0));
+    }
     w.require("scale_attn_by_inverse_layer_idx", false, "per-layer attention scaling");
     w.require("add_cross_attention", false, "GPT-2 with cross-attention");
     const auto hidden = w.size("n_embd");
@@ -267,18 +283,21 @@ inline void map_t5(config_writer& w, bool tie_default) {
 
 } // namespace detail
 
-/// The `model_type` values `hf_config_header` maps, and the ctt template each becomes.
+/// The (`model_type`, HF architecture) pairs `hf_config_header` maps, and the ctt template each
+/// becomes. The first architecture of a `model_type` is its default.
 struct supported_model {
     std::string_view model_type;
+    std::string_view architecture;
     std::string_view header;
     std::string_view templ;
 };
 inline constexpr supported_model supported_models[] = {
-    {"bert", "ctt/models/bert.hpp", "::ctt::bert"},
-    {"gpt2", "ctt/models/gpt2.hpp", "::ctt::gpt2"},
-    {"llama", "ctt/models/llama.hpp", "::ctt::llama"},
-    {"t5", "ctt/models/t5.hpp", "::ctt::t5"},
-    {"mt5", "ctt/models/t5.hpp", "::ctt::t5"},
+    {"bert", "BertForPreTraining", "ctt/models/bert.hpp", "::ctt::bert"},
+    {"gpt2", "GPT2LMHeadModel", "ctt/models/gpt2.hpp", "::ctt::gpt2"},
+    {"gpt2", "GPT2ForSequenceClassification", "ctt/models/gpt2.hpp", "::ctt::gpt2"},
+    {"llama", "LlamaForCausalLM", "ctt/models/llama.hpp", "::ctt::llama"},
+    {"t5", "T5ForConditionalGeneration", "ctt/models/t5.hpp", "::ctt::t5"},
+    {"mt5", "MT5ForConditionalGeneration", "ctt/models/t5.hpp", "::ctt::t5"},
 };
 
 /**
@@ -288,7 +307,8 @@ inline constexpr supported_model supported_models[] = {
  */
 [[nodiscard]] inline std::string hf_config_header(const nlohmann::json& config_json,
                                                   std::string_view ns,
-                                                  std::string_view source = "config.json") {
+                                                  std::string_view source = "config.json",
+                                                  std::string_view architecture = {}) {
     if (!config_json.is_object()) {
         throw io_error("config.json: the top level must be an object");
     }
@@ -296,25 +316,38 @@ inline constexpr supported_model supported_models[] = {
         throw io_error("config.json: no \"model_type\" string");
     }
     const std::string type = config_json.at("model_type").get<std::string>();
+    // The architecture: given, else the config's first "architectures" entry, else the default.
+    std::string arch(architecture);
+    if (arch.empty() && config_json.contains("architectures") &&
+        config_json.at("architectures").is_array() && !config_json.at("architectures").empty() &&
+        config_json.at("architectures").front().is_string()) {
+        arch = config_json.at("architectures").front().get<std::string>();
+    }
     const supported_model* found = nullptr;
+    std::string known_types;
+    std::string known_archs;
     for (const auto& m : supported_models) {
-        if (m.model_type == type) {
+        if (m.model_type == type && found == nullptr && (arch.empty() || m.architecture == arch)) {
             found = &m;
         }
+        known_types += (known_types.empty() ? "" : ", ") + std::string(m.model_type);
+        if (m.model_type == type) {
+            known_archs += (known_archs.empty() ? "" : ", ") + std::string(m.architecture);
+        }
+    }
+    if (known_archs.empty()) {
+        throw io_error("config.json: model_type \"" + type +
+                       "\" is not supported (supported: " + known_types + ")");
     }
     if (found == nullptr) {
-        std::string list;
-        for (const auto& m : supported_models) {
-            list += (list.empty() ? "" : ", ") + std::string(m.model_type);
-        }
-        throw io_error("config.json: model_type \"" + type +
-                       "\" is not supported (supported: " + list + ")");
+        throw io_error("config.json: architecture \"" + arch + "\" of model_type \"" + type +
+                       "\" is not supported (supported: " + known_archs + ")");
     }
     detail::config_writer w(config_json, type);
     if (type == "bert") {
         detail::map_bert(w);
     } else if (type == "gpt2") {
-        detail::map_gpt2(w);
+        detail::map_gpt2(w, config_json, found->architecture);
     } else if (type == "llama") {
         detail::map_llama(w, config_json);
     } else {
@@ -328,8 +361,9 @@ inline constexpr supported_model supported_models[] = {
         << w.members() << "};\n\n"
         << "/// The model type this configuration defines.\n"
         << "using model = " << found->templ << "<config>;\n\n"
-        << "/// The checkpoint's HF model_type.\n"
-        << "inline constexpr const char* model_type = \"" << type << "\";\n\n"
+        << "/// The checkpoint's HF model_type and architecture.\n"
+        << "inline constexpr const char* model_type = \"" << type << "\";\n"
+        << "inline constexpr const char* architecture = \"" << found->architecture << "\";\n\n"
         << "} // namespace " << ns << "\n";
     return out.str();
 }

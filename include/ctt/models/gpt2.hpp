@@ -37,7 +37,12 @@ concept gpt2_config = requires {
     { C::scale_attn_weights } -> std::convertible_to<bool>;   // scale_attn_weights
 };
 
-/** @brief GPT-2 with its LM head; weights under HF's `GPT2LMHeadModel` names. */
+/**
+ * @brief GPT-2 with its LM head (HF `GPT2LMHeadModel`), or with a sequence-score head when the
+ *        config says `head = causal_lm_head::sequence_score` (HF
+ *        `GPT2ForSequenceClassification`: `num_labels` scores read at the last token that is not
+ *        `pad_token_id`; a reward model when `num_labels` is 1).
+ */
 template <gpt2_config C>
 class gpt2 {
 public:
@@ -49,6 +54,8 @@ public:
     static constexpr index_t inner = C::intermediate_size;
     static constexpr index_t vocab = C::vocab_size;
     static constexpr index_t num_layers = C::num_layers;
+    static constexpr causal_lm_head head = detail::head_of<C>();
+    static constexpr index_t num_labels = detail::num_labels_of<C>();
 
     struct layer {
         attention_block<hidden, heads, heads, head_dim,
@@ -83,7 +90,37 @@ public:
      */
     void step(session_type& session, std::span<const std::int32_t> tokens,
               tensor_view<float, shape<dyn, vocab>> logits,
-              std::vector<tensor<float, shape<dyn, hidden>>>* hidden_states = nullptr) const {
+              std::vector<tensor<float, shape<dyn, hidden>>>* hidden_states = nullptr) const
+        requires(head == causal_lm_head::lm) {
+        const auto x = run(session, tokens, hidden_states);
+        head_.forward(tensor_view<const float, shape<dyn, hidden>>(x.view()),
+                      token_embeddings_.view(), logits);
+    }
+
+    /**
+     * @brief The scores of each sequence of `ids` (`[batch, length]`), read at its last token
+     *        that is not `pad_token_id`: `[batch, num_labels]`.
+     */
+    [[nodiscard]] tensor<float, shape<dyn, num_labels>> scores(token_ids ids) const
+        requires(head == causal_lm_head::sequence_score) {
+        const index_t batch = ids.rows();
+        tensor<float, shape<dyn, hidden>> last(batch);
+        for (index_t b = 0; b < batch; ++b) {
+            auto session = new_session(ids.cols());
+            const auto x = run(session, sequence(ids, b), nullptr);
+            const index_t t = last_non_pad_position(sequence(ids, b), C::pad_token_id);
+            copy(tensor_view<const float, shape<hidden>>(x[t]), last[b]);
+        }
+        tensor<float, shape<dyn, num_labels>> out(batch);
+        score_.score.forward(tensor_view<const float, shape<dyn, hidden>>(last.view()), out.view());
+        return out;
+    }
+
+private:
+    /// Runs the decoder over `tokens` appended to `session`; returns the final-norm output.
+    tensor<float, shape<dyn, hidden>>
+    run(session_type& session, std::span<const std::int32_t> tokens,
+        std::vector<tensor<float, shape<dyn, hidden>>>* hidden_states) const {
         const index_t n = tokens.size();
         const index_t past = session.length();
         detail::check_at_most("gpt2: sequence length and n_positions differ", past + n,
@@ -117,10 +154,10 @@ public:
         if (hidden_states != nullptr) {
             hidden_states->push_back(x);
         }
-        head_.forward(tensor_view<const float, shape<dyn, hidden>>(x.view()),
-                      token_embeddings_.view(), logits);
+        return x;
     }
 
+public:
     /// HF names of `GPT2LMHeadModel`.
     template <class Visitor>
     void visit_parameters(Visitor& v, const std::string& prefix) {
@@ -141,7 +178,11 @@ public:
             v.ignore(p + "attn.masked_bias");
         }
         final_norm_.visit_parameters(v, t + "ln_f.");
-        v.ignore(prefix + "lm_head.weight"); // tied to wte
+        if constexpr (head == causal_lm_head::lm) {
+            v.ignore(prefix + "lm_head.weight"); // tied to wte
+        } else {
+            score_.score.visit_parameters(v, prefix + "score.");
+        }
     }
 
 private:
@@ -150,6 +191,10 @@ private:
     std::vector<layer> layers_;
     layer_norm_block<hidden> final_norm_;
     lm_head<hidden, vocab, true> head_;
+    [[no_unique_address]] std::conditional_t<head == causal_lm_head::sequence_score,
+                                             sequence_score_head<hidden, num_labels>,
+                                             detail::absent>
+        score_;
 };
 
 } // namespace ctt

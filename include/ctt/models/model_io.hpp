@@ -54,6 +54,31 @@ private:
     std::vector<std::uint8_t> flags_;
 };
 
+/// Which head a causal language model carries (HF's `*ForCausalLM` or
+/// `*ForSequenceClassification`, the scalar reward of InstructGPT and Sparrow).
+enum class causal_lm_head { lm, sequence_score };
+
+namespace detail {
+/// A config's `head`, or the LM head when it names none.
+template <class C>
+consteval causal_lm_head head_of() {
+    if constexpr (requires { C::head; }) {
+        return C::head;
+    } else {
+        return causal_lm_head::lm;
+    }
+}
+/// A config's `num_labels` (1 when it names none).
+template <class C>
+consteval index_t num_labels_of() {
+    if constexpr (requires { C::num_labels; }) {
+        return C::num_labels;
+    } else {
+        return 1;
+    }
+}
+} // namespace detail
+
 /// The index of the largest value of a row (greedy decoding); the first one on ties, as torch.
 [[nodiscard]] inline index_t argmax(std::span<const float> row) {
     index_t best = 0;
