@@ -9,7 +9,11 @@
 #include "runner_model.hpp"
 
 #include <ctt/io/parameter_loader.hpp>
+#include <ctt/models/bert.hpp>
 #include <ctt/models/generation.hpp>
+#include <ctt/models/gpt2.hpp>
+#include <ctt/models/llama.hpp>
+#include <ctt/models/t5.hpp>
 
 #include <chrono>
 #include <cmath>
