@@ -160,18 +160,18 @@ BENCHMARK(BM_gemm_ctt)->RangeMultiplier(2)->Range(16, 2048)->UseRealTime();
 BENCHMARK_TEMPLATE(BM_gemm_ctt_static, 16)->UseRealTime();
 BENCHMARK_TEMPLATE(BM_gemm_ctt_static, 32)->UseRealTime();
 BENCHMARK_TEMPLATE(BM_gemm_ctt_static, 64)->UseRealTime();
-BENCHMARK_TEMPLATE(BM_linear_ctt, 768, 768)->Arg(128)->Arg(512)->UseRealTime();
-BENCHMARK_TEMPLATE(BM_linear_ctt, 768, 3072)->Arg(128)->Arg(512)->UseRealTime();
-BENCHMARK_TEMPLATE(BM_linear_ctt, 3072, 768)->Arg(128)->Arg(512)->UseRealTime();
+BENCHMARK_TEMPLATE(BM_linear_ctt, 768, 768)->Arg(1)->Arg(128)->Arg(512)->UseRealTime();
+BENCHMARK_TEMPLATE(BM_linear_ctt, 768, 3072)->Arg(1)->Arg(128)->Arg(512)->UseRealTime();
+BENCHMARK_TEMPLATE(BM_linear_ctt, 3072, 768)->Arg(1)->Arg(128)->Arg(512)->UseRealTime();
 BENCHMARK(BM_gemm_naive)->RangeMultiplier(2)->Range(64, 512)->UseRealTime();
 #if defined(CTT_HAVE_EIGEN)
 BENCHMARK(BM_gemm_eigen)->RangeMultiplier(2)->Range(64, 2048)->UseRealTime();
 #endif
 #if defined(CTT_HAVE_OPENBLAS)
 BENCHMARK(BM_gemm_openblas)->RangeMultiplier(2)->Range(64, 2048)->UseRealTime();
-BENCHMARK_TEMPLATE(BM_linear_openblas, 768, 768)->Arg(128)->Arg(512)->UseRealTime();
-BENCHMARK_TEMPLATE(BM_linear_openblas, 768, 3072)->Arg(128)->Arg(512)->UseRealTime();
-BENCHMARK_TEMPLATE(BM_linear_openblas, 3072, 768)->Arg(128)->Arg(512)->UseRealTime();
+BENCHMARK_TEMPLATE(BM_linear_openblas, 768, 768)->Arg(1)->Arg(128)->Arg(512)->UseRealTime();
+BENCHMARK_TEMPLATE(BM_linear_openblas, 768, 3072)->Arg(1)->Arg(128)->Arg(512)->UseRealTime();
+BENCHMARK_TEMPLATE(BM_linear_openblas, 3072, 768)->Arg(1)->Arg(128)->Arg(512)->UseRealTime();
 #endif
 
 BENCHMARK_MAIN();

@@ -18,6 +18,7 @@
 #include "ctt/kernels/detail/gemm_kernel.hpp"
 #include "ctt/kernels/detail/gemm_small.hpp"
 #include "ctt/kernels/detail/gemm_types.hpp"
+#include "ctt/kernels/gemv.hpp"
 
 namespace ctt {
 
@@ -26,12 +27,20 @@ namespace kernels {
 /**
  * @brief `C[m,n] = alpha * A[m,k] * op(B) + bias (+ C if accumulate)`, row-major with leading
  *        dimensions `lda`, `ldb`, `ldc`. `op(B)` is `B[k,n]` for `transpose::no` and `B[n,k]^T`
- *        for `transpose::yes`. `bias` is nullable and holds `n` values. Multithreaded with
- *        OpenMP; the result does not depend on the thread count.
+ *        for `transpose::yes`. `bias` is nullable and holds `n` values. C must not overlap A
+ *        or B. Multithreaded with OpenMP; the result does not depend on the thread count.
+ *        Packing buffers live in a per-thread workspace that grows once, to at most
+ *        `kc * (nc + mc)` floats (about 3.5 MB on AVX-512).
  */
 inline void gemm(index_t m, index_t n, index_t k, const float* a, index_t lda, const float* b,
                  index_t ldb, transpose tb, float* c, index_t ldc, float alpha = 1.f,
                  bool accumulate = false, const float* bias = nullptr) {
+    if (m == 1 && k > 0 && tb == transpose::yes) {
+        // One token through a linear layer (decoding): `c = B a` is a gemv on the weight,
+        // which streams B once instead of packing it.
+        gemv(n, k, b, ldb, a, c, alpha, accumulate, bias);
+        return;
+    }
     detail::gemm_dispatch(m, n, k, a, lda, b, ldb, tb, c, ldc, alpha, accumulate, bias);
 }
 

@@ -37,8 +37,8 @@ inline void gemv_rows(index_t r0, index_t k, const float* a, index_t lda, const 
     for (index_t r = 0; r < R; ++r) {
         acc[r] = gemv_batch(0.f);
     }
-    index_t p = 0;
-    for (; p + gemv_lanes <= k; p += gemv_lanes) {
+    const index_t k_main = k / gemv_lanes * gemv_lanes;
+    for (index_t p = 0; p < k_main; p += gemv_lanes) {
         const gemv_batch xv = gemv_batch::load_unaligned(x + p);
         for (index_t r = 0; r < R; ++r) {
             acc[r] = simd::fma(gemv_batch::load_unaligned(a + (r0 + r) * lda + p), xv, acc[r]);
@@ -47,7 +47,7 @@ inline void gemv_rows(index_t r0, index_t k, const float* a, index_t lda, const 
     for (index_t r = 0; r < R; ++r) {
         const float* ar = a + (r0 + r) * lda;
         float sum = simd::reduce_add(acc[r]);
-        for (index_t q = p; q < k; ++q) {
+        for (index_t q = k_main; q < k; ++q) {
             sum = std::fma(ar[q], x[q], sum);
         }
         float init = bias != nullptr ? bias[r0 + r] : 0.f;
@@ -68,8 +68,9 @@ inline void gemv(index_t m, index_t k, const float* a, index_t lda, const float*
                  float alpha = 1.f, bool accumulate = false, const float* bias = nullptr) {
     constexpr index_t rows_per_task = 64;
     const index_t tasks = (m + rows_per_task - 1) / rows_per_task;
-    // Below ~256K multiply-adds the parallel region costs more than it saves.
-    const int threads = m * k >= (index_t{1} << 18) ? simd::max_threads() : 1;
+    // gemv is bound by memory bandwidth, which one core nearly saturates from cache; a second
+    // thread pays off only once A is well past L2 (4M floats = 16 MB).
+    const int threads = m * k >= (index_t{1} << 22) ? simd::max_threads() : 1;
     simd::parallel_for(
         0, tasks,
         [&](index_t t) {
