@@ -85,11 +85,22 @@ TEST_CASE("gemv on views, strided rows, and shape errors") {
         CHECK(std::fabs(y(i) - ref[i]) <= 1e-5f);
     }
 
+    tensor<float, shape<dyn>> bias(9);
+    fill_random(bias.data(), bias.size(), 7);
+    ctt::gemv(a, x.view(), bias.view(), y.view());
+    ctt::kernels::reference::gemv(9, 32, wide.data() + 8, 40, x.data(), ref.data(), 1.f, false,
+                                  bias.data());
+    for (index_t i = 0; i < 9; ++i) {
+        CHECK(std::fabs(y(i) - ref[i]) <= 1e-5f);
+    }
+
     tensor<float, shape<dyn>> x31(31), y8(8);
     CHECK_THROWS_WITH_AS(ctt::gemv(a, x31.view(), y.view()),
                          "gemv: inner dimensions differ (32 != 31)", ctt::shape_error);
     CHECK_THROWS_WITH_AS(ctt::gemv(a, x.view(), y8.view()), "gemv: output lengths differ (9 != 8)",
                          ctt::shape_error);
+    CHECK_THROWS_WITH_AS(ctt::gemv(a, x.view(), y8.view(), y.view()),
+                         "gemv: output lengths differ (8 != 9)", ctt::shape_error);
 }
 
 TEST_CASE("gemv does not depend on the thread count") {

@@ -50,8 +50,7 @@ namespace detail {
 
 /// `float` or `const float`: what matmul accepts as an input element.
 template <class T>
-concept float_element = std::is_same_v < std::remove_const_t<T>,
-float > ;
+concept float_element = (std::is_same_v<std::remove_const_t<T>, float>);
 
 template <kernels::transpose TB, class TA, class SA, class TBe, class SB, class SC,
           class SBias = shape<dyn>>

@@ -104,4 +104,24 @@ requires(std::is_same_v<std::remove_const_t<TA>, float>&&
                   opt.accumulate);
 }
 
+/** @brief `y[M] = alpha * A[M,K] * x[K] + bias[M] (+ y if `opt.accumulate`)`. */
+template <class TA, tensor_shape SA, class TX, tensor_shape SX, class TBias, tensor_shape SBias,
+          tensor_shape SY>
+requires(std::is_same_v<std::remove_const_t<TA>, float>&&
+                 std::is_same_v<std::remove_const_t<TX>, float>&&
+                     std::is_same_v<std::remove_const_t<TBias>, float>&& SA::rank == 2 &&
+         SX::rank == 1 && SBias::rank == 1 &&
+         SY::rank == 1) inline void gemv(tensor_view<TA, SA> a, tensor_view<TX, SX> x,
+                                         tensor_view<TBias, SBias> bias, tensor_view<float, SY> y,
+                                         gemm_options opt = {}) {
+    CTT_CHECK_DIMS(CTT_MSG_GEMV_INNER, (SA::static_extents[1]), (SX::static_extents[0]),
+                   a.extent(1), x.extent(0));
+    CTT_CHECK_DIMS(CTT_MSG_GEMV_OUT, (SA::static_extents[0]), (SY::static_extents[0]), a.extent(0),
+                   y.extent(0));
+    CTT_CHECK_DIMS(CTT_MSG_GEMV_OUT, (SBias::static_extents[0]), (SY::static_extents[0]),
+                   bias.extent(0), y.extent(0));
+    kernels::gemv(a.extent(0), a.extent(1), a.data(), a.row_stride(), x.data(), y.data(), opt.alpha,
+                  opt.accumulate, bias.data());
+}
+
 } // namespace ctt
