@@ -80,6 +80,10 @@ struct residual_layer {
     static constexpr norm_placement placement = Placement;
     static constexpr index_t width = Norm::width;
     static constexpr bool has_second_norm = !(Placement == norm_placement::parallel && SharedNorm);
+    /// Whether `forward` uses its second scratch buffer.
+    static constexpr bool needs_second_scratch =
+        Placement == norm_placement::sandwich ||
+        (Placement == norm_placement::parallel && !SharedNorm);
 
     Norm norm1; ///< before (pre, parallel, sandwich) or after (post) the attention sub-layer
     [[no_unique_address]] std::conditional_t<has_second_norm, Norm, detail::absent> norm2;

@@ -18,6 +18,7 @@
 #include "ctt/blocks/feed_forward.hpp"
 #include "ctt/blocks/heads.hpp"
 #include "ctt/blocks/norm.hpp"
+#include "ctt/models/decoder_stack.hpp"
 #include "ctt/models/model_io.hpp"
 #include "ctt/position/embeddings.hpp"
 
@@ -128,32 +129,15 @@ private:
         tensor<float, shape<dyn, hidden>> x(n);
         embedding_lookup(token_embeddings_.view(), tokens, x.view());
         embedding_lookup_add(position_embeddings_.view(), offset_position_ids(n, past), x.view());
-        if (hidden_states != nullptr) {
-            hidden_states->push_back(x);
-        }
-        tensor<float, shape<dyn, hidden>> scratch(n);
-        tensor<float, shape<dyn, inner>> ffn_scratch(n);
-        typename decltype(layer::attention)::workspace ws(n);
         const attention_params params =
             C::scale_attn_weights ? attention_params{} : attention_params{}.with_scale(1.f);
-        for (index_t i = 0; i < num_layers; ++i) {
-            const auto& l = layers_[i];
-            auto& cache = session[i];
-            l.norms.forward(
-                x.view(), scratch.view(), scratch.view(),
-                [&](auto in, auto y, bool acc) {
-                    l.attention.forward_cached(in, y, acc, cache, causal_mask{}, no_bias{},
-                                               no_transform{}, no_transform{}, params, ws);
-                },
-                [&](auto in, auto y, bool acc) { l.ffn.forward(in, y, acc, ffn_scratch.view()); });
-            if (hidden_states != nullptr && i + 1 < num_layers) {
-                hidden_states->push_back(x);
-            }
-        }
-        final_norm_.forward(tensor_view<const float, shape<dyn, hidden>>(x.view()), x.view());
-        if (hidden_states != nullptr) {
-            hidden_states->push_back(x);
-        }
+        tensor<float, shape<dyn, inner>> ffn_scratch;
+        detail::run_decoder_stack(
+            layers_, session, final_norm_, x, 1, hidden_states, ffn_scratch,
+            [&](const layer& l, auto& cache, auto in, auto y, bool acc, auto& ws) {
+                l.attention.forward_cached(in, y, acc, cache, causal_mask{}, no_bias{},
+                                           no_transform{}, no_transform{}, params, ws);
+            });
         return x;
     }
 

@@ -18,6 +18,7 @@
 #include "ctt/blocks/feed_forward.hpp"
 #include "ctt/blocks/heads.hpp"
 #include "ctt/blocks/norm.hpp"
+#include "ctt/models/decoder_stack.hpp"
 #include "ctt/models/model_io.hpp"
 #include "ctt/position/embeddings.hpp"
 #include "ctt/position/rotary.hpp"
@@ -145,33 +146,15 @@ public:
 private:
     void run_layers(session_type& session, tensor<float, shape<dyn, hidden>>& x,
                     std::vector<tensor<float, shape<dyn, hidden>>>* hidden_states) const {
-        const index_t n = x.rows();
         detail::check_at_most("llama: sequence length and max_position_embeddings differ",
-                              session.length() + n, C::max_positions);
-        if (hidden_states != nullptr) {
-            hidden_states->push_back(x);
-        }
-        tensor<float, shape<dyn, hidden>> scratch(n);
-        tensor<float, shape<dyn, inner>> ffn_scratch(2 * n);
-        typename decltype(layer::attention)::workspace ws(n);
-        for (index_t i = 0; i < num_layers; ++i) {
-            const auto& l = layers_[i];
-            auto& cache = session[i];
-            l.norms.forward(
-                x.view(), scratch.view(), scratch.view(),
-                [&](auto in, auto y, bool acc) {
-                    l.attention.forward_cached(in, y, acc, cache, causal_mask{}, no_bias{}, rotary_,
-                                               rotary_, attention_params{}, ws);
-                },
-                [&](auto in, auto y, bool acc) { l.ffn.forward(in, y, acc, ffn_scratch.view()); });
-            if (hidden_states != nullptr && i + 1 < num_layers) {
-                hidden_states->push_back(x);
-            }
-        }
-        final_norm_.forward(tensor_view<const float, shape<dyn, hidden>>(x.view()), x.view());
-        if (hidden_states != nullptr) {
-            hidden_states->push_back(x);
-        }
+                              session.length() + x.rows(), C::max_positions);
+        tensor<float, shape<dyn, inner>> ffn_scratch;
+        detail::run_decoder_stack(
+            layers_, session, final_norm_, x, 2, hidden_states, ffn_scratch,
+            [&](const layer& l, auto& cache, auto in, auto y, bool acc, auto& ws) {
+                l.attention.forward_cached(in, y, acc, cache, causal_mask{}, no_bias{}, rotary_,
+                                           rotary_, attention_params{}, ws);
+            });
     }
 
     tensor<float, shape<vocab, hidden>> token_embeddings_;
