@@ -4,6 +4,10 @@
 # per program: GFLOP/s or GB/s, and the fraction of the 2-thread FMA peak measured by the
 # same program in the same run (BM_peak_fma/2).
 #
+# OpenMP's default wait policy spins: on a machine where other processes compete for the
+# cores, ctt's 2-thread figures then collapse (a spinning thread holds the core its partner
+# needs). Run with OMP_WAIT_POLICY=passive in that situation; the script passes it through.
+#
 #   bench/run_benchmarks.sh                       # everything
 #   bench/run_benchmarks.sh gemm                  # only bench_gemm
 #   bench/run_benchmarks.sh gemm --benchmark_filter='peak|1024'
@@ -32,7 +36,7 @@ print_table() {
     function flush() {
         if (name != "" && agg == "median") {
             sub(/_median$/, "", name)
-            sub(/\/real_time$/, "", name)
+            sub(/\/real_time/, "", name)
             n++; names[n] = name; flops[n] = fl; bytes[n] = by
             if (name ~ /BM_peak_fma\/2$/) peak = fl
         }
