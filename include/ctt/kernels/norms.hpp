@@ -47,7 +47,7 @@ inline void layer_norm_row(const float* x, const float* gamma, const float* beta
         const batch y = (simd::load_n(x + i, lanes) - m) * rstd;
         const batch g = simd::load_n(gamma + i, lanes);
         simd::store_n(out + i,
-                      beta == nullptr ? y * g : xsimd::fma(y, g, simd::load_n(beta + i, lanes)),
+                      beta == nullptr ? y * g : simd::fma(y, g, simd::load_n(beta + i, lanes)),
                       lanes);
     });
 }

@@ -36,12 +36,12 @@ template <index_t D>
     batch acc1(0.0f);
     index_t d = 0;
     for (; d + 2 * W <= D; d += 2 * W) {
-        acc0 = xsimd::fma(simd::load(q + d), simd::load(k + d), acc0);
-        acc1 = xsimd::fma(simd::load(q + d + W), simd::load(k + d + W), acc1);
+        acc0 = simd::fma(simd::load(q + d), simd::load(k + d), acc0);
+        acc1 = simd::fma(simd::load(q + d + W), simd::load(k + d + W), acc1);
     }
     for (; d < D; d += W) {
         const index_t lanes = std::min(W, D - d);
-        acc0 = xsimd::fma(simd::load_n(q + d, lanes), simd::load_n(k + d, lanes), acc0);
+        acc0 = simd::fma(simd::load_n(q + d, lanes), simd::load_n(k + d, lanes), acc0);
     }
     return acc0 + acc1;
 }
@@ -63,7 +63,7 @@ inline void accumulate_values(const float* p, index_t n, const float* v, index_t
         for (index_t j = 0; j < n; ++j) {
             const batch pj(p[j]);
             for (index_t t = 0; t < step; ++t) {
-                a[t] = xsimd::fma(pj, simd::load(v + j * ldv + (c + t) * W), a[t]);
+                a[t] = simd::fma(pj, simd::load(v + j * ldv + (c + t) * W), a[t]);
             }
         }
         for (index_t t = 0; t < step; ++t) {
@@ -73,7 +73,7 @@ inline void accumulate_values(const float* p, index_t n, const float* v, index_t
     for (; c < full; ++c) {
         batch a = simd::load(acc + c * W);
         for (index_t j = 0; j < n; ++j) {
-            a = xsimd::fma(batch(p[j]), simd::load(v + j * ldv + c * W), a);
+            a = simd::fma(batch(p[j]), simd::load(v + j * ldv + c * W), a);
         }
         simd::store(acc + c * W, a);
     }

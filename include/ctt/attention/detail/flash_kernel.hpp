@@ -82,7 +82,7 @@ inline void qk_micro(const float* q, const float* kt, float* s) noexcept {
         for (index_t r = 0; r < R; ++r) {
             const batch qb(q[r * D + d]);
             for (index_t v = 0; v < NV; ++v) {
-                acc[r][v] = xsimd::fma(qb, kv[v], acc[r][v]);
+                acc[r][v] = simd::fma(qb, kv[v], acc[r][v]);
             }
         }
     }
@@ -112,7 +112,7 @@ inline void pv_micro(const float* p, index_t nk, const float* v, index_t ldv, fl
         for (index_t r = 0; r < R; ++r) {
             const batch pb(p[r * Bk + j]);
             for (index_t c = 0; c < NV; ++c) {
-                acc[r][c] = xsimd::fma(pb, vv[c], acc[r][c]);
+                acc[r][c] = simd::fma(pb, vv[c], acc[r][c]);
             }
         }
     }
