@@ -143,7 +143,7 @@ TEST_CASE("DALL-E row, column and convolutional masks") {
     for (const auto& kd : {std::pair{3LL, 1LL}, std::pair{5LL, 2LL}, std::pair{3LL, 2LL}}) {
         const long long kernel = kd.first;
         const long long dil = kd.second;
-        // Unfold offsets: (a - kernel/2) * dilation for a in [0, kernel).
+        // Window offsets -a * dilation for a in [0, kernel), rows and columns (top-left padded).
         check_mask(
             ctt::dalle_mask{ctt::dalle_pattern::convolutional, 6, 5, static_cast<index_t>(kernel),
                             static_cast<index_t>(dil)},
@@ -151,8 +151,7 @@ TEST_CASE("DALL-E row, column and convolutional masks") {
                 return image(p, j, [&](auto qr, auto qc, auto kr, auto kc) {
                     for (long long a = 0; a < kernel; ++a) {
                         for (long long b = 0; b < kernel; ++b) {
-                            if (qr + (a - kernel / 2) * dil == kr &&
-                                qc + (b - kernel / 2) * dil == kc) {
+                            if (qr - a * dil == kr && qc - b * dil == kc) {
                                 return true;
                             }
                         }

@@ -101,7 +101,7 @@ private:
 enum class dalle_pattern {
     row,          ///< axial attention along the row (DALLE-pytorch `axis = 0`)
     column,       ///< axial attention along the column (`axis = 1`)
-    convolutional ///< a dilated k x k neighbourhood, raster-causal
+    convolutional ///< a dilated k x k window ending at the query (above and to its left)
 };
 
 /**
@@ -109,9 +109,10 @@ enum class dalle_pattern {
  *
  * - a text query sees earlier text (causal);
  * - an image query sees all text, plus earlier-or-equal image tokens (raster order) that lie
- *   in its row (`row`), its column (`column`), or its dilated `kernel x kernel` neighbourhood
- *   centred on it (`convolutional`, offsets `(a - kernel/2) * dilation`, as
- *   DALLE-pytorch's `F.unfold` with symmetric padding and a raster-causal key index).
+ *   in its row (`row`), its column (`column`), or its dilated `kernel x kernel` window whose
+ *   bottom-right corner is the query (`convolutional`: row and column offsets `-a * dilation`
+ *   for `a < kernel`, the "top-left causal padding" of the DALLE-pytorch version the reference
+ *   case ran, 58c1e1a; `tests/attention/dalle_golden_test.cpp` pins it).
  *
  * Text padding is a separate `key_padding_mask` combined with `mask_and`.
  */
@@ -143,10 +144,13 @@ struct dalle_mask {
             return qc == kc;
         case dalle_pattern::convolutional:
         default: {
-            const index_t reach = (kernel / 2) * dilation;
-            const index_t dr = qr >= kr ? qr - kr : kr - qr;
-            const index_t dc = qc >= kc ? qc - kc : kc - qc;
-            return dr <= reach && dc <= reach && dr % dilation == 0 && dc % dilation == 0;
+            if (kr > qr || kc > qc) {
+                return false;
+            }
+            const index_t span = (kernel - 1) * dilation;
+            const index_t dr = qr - kr;
+            const index_t dc = qc - kc;
+            return dr <= span && dc <= span && dr % dilation == 0 && dc % dilation == 0;
         }
         }
     }
@@ -159,9 +163,16 @@ struct dalle_mask {
         if (k_end <= text_len) {
             return causal; // text keys: the mask is plain causal
         }
-        if (pattern == dalle_pattern::row && k_begin >= text_len && q_begin >= text_len &&
-            (k_end - 1 - text_len) / image_size < (q_begin - text_len) / image_size) {
-            return tile_visibility::hidden; // every key row above every query row
+        if (k_begin >= text_len && q_begin >= text_len) {
+            const index_t last_key_row = (k_end - 1 - text_len) / image_size;
+            const index_t first_query_row = (q_begin - text_len) / image_size;
+            if (pattern == dalle_pattern::row && last_key_row < first_query_row) {
+                return tile_visibility::hidden; // every key row above every query row
+            }
+            if (pattern == dalle_pattern::convolutional &&
+                last_key_row + (kernel - 1) * dilation < first_query_row) {
+                return tile_visibility::hidden; // every key row above every window
+            }
         }
         return tile_visibility::partial;
     }
