@@ -81,7 +81,11 @@ struct gemm_blocking {
 #else
     static constexpr index_t mc = mr * 24;
 #endif
+#if defined(CTT_GEMM_NC_SLIVERS)
+    static constexpr index_t nc = nr * CTT_GEMM_NC_SLIVERS;
+#else
     static constexpr index_t nc = nr * 96;
+#endif
     static_assert(mr * nr_registers + nr_registers + 1 <= register_count,
                   "gemm: the micro-tile does not fit the register file");
 };
