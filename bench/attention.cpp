@@ -209,9 +209,9 @@ void bm_decode(benchmark::State& state, index_t lk) {
         ctt::decode_attention(q.view(), cache, out.view(), ctt::causal_mask{});
         benchmark::DoNotOptimize(out.data());
     }
-    state.counters["bytes/s"] =
-        benchmark::Counter(2.0 * static_cast<double>(lk) * heads * D * sizeof(float),
-                           benchmark::Counter::kIsIterationInvariantRate);
+    // K and V of every head, read once per step.
+    state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations()) * 2 *
+                            static_cast<std::int64_t>(lk * heads * D * sizeof(float)));
 }
 
 /// "BM_attention_<impl>/<lq>/<lk>/<d>/<case>" (snprintf: GCC 12 warns falsely on string +).
