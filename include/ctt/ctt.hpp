@@ -16,6 +16,7 @@
 #include "ctt/simd/batch.hpp"
 #include "ctt/simd/math.hpp"
 #include "ctt/simd/parallel.hpp"
+#include "ctt/simd/transpose.hpp"
 
 // kernels
 #include "ctt/kernels/activations.hpp"
@@ -57,6 +58,7 @@
 
 // models
 #include "ctt/models/bert.hpp"
+#include "ctt/models/decoder_stack.hpp"
 #include "ctt/models/generation.hpp"
 #include "ctt/models/gpt2.hpp"
 #include "ctt/models/llama.hpp"

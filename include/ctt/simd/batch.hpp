@@ -98,6 +98,12 @@ template <class T>
 
 template <class T>
 [[nodiscard]] inline T reduce_max(const batch<T>& v) noexcept {
+#if defined(__AVX512F__)
+    // A shuffle tree in registers; this runs once per score row and key tile in attention.
+    if constexpr (std::is_same_v<T, float> && width<T> == 16) {
+        return _mm512_reduce_max_ps(v);
+    }
+#endif
     // xsimd 8 has no horizontal max; the batch is spilled once and scanned.
     alignas(64) T buf[width<T>];
     v.store_aligned(buf);

@@ -22,6 +22,7 @@
 #include "ctt/attention/attention_concepts.hpp"
 #include "ctt/attention/detail/online_softmax.hpp"
 #include "ctt/simd/batch.hpp"
+#include "ctt/simd/transpose.hpp"
 
 namespace ctt::detail {
 
@@ -35,13 +36,14 @@ struct flash_blocking {
 
 /// Default tile sizes: 64 queries share each packed key tile of 64 keys.
 inline constexpr index_t flash_block_q = 128;
-inline constexpr index_t flash_block_k = 64;
+inline constexpr index_t flash_block_k = 128;
 
 template <index_t D, index_t Bq, index_t Bk>
 struct flash_workspace {
     static_assert(Bk % flash_blocking::cols == 0, "flash: key tile must hold whole micro-tiles");
     alignas(64) float q[Bq * D];  ///< scaled, transformed query tile, row-major
     alignas(64) float kt[D * Bk]; ///< current key tile, transposed
+    alignas(64) float v[Bk * D];  ///< current value tile, rows contiguous
     alignas(64) float s[Bq * Bk]; ///< scores, then probabilities
     alignas(64) float o[Bq * D];  ///< unnormalised outputs
     float m[Bq];                  ///< running row maxima
@@ -141,16 +143,18 @@ inline void load_query_tile(const float* q, index_t ldq, index_t nq, index_t pos
 template <index_t D, index_t Bk>
 inline void pack_keys_transposed(const float* k, index_t ldk, index_t nk, float* kt) noexcept {
     constexpr index_t C = flash_blocking::cols;
+    constexpr index_t T = simd::transpose_block_size;
+    constexpr index_t full_d = D / T * T;
     const index_t padded = (nk + C - 1) / C * C;
-    // Blocks of 8 keys x all dims: 8 source rows stream together while each packed row
-    // receives 8 contiguous floats.
+    // Whole 16 x 16 blocks go through the in-register transpose; the rest is scalar.
     index_t j0 = 0;
-    for (; j0 + 8 <= nk; j0 += 8) {
-        const float* rows = k + j0 * ldk;
-        for (index_t d = 0; d < D; ++d) {
-            float* dst = kt + d * Bk + j0;
-            for (index_t t = 0; t < 8; ++t) {
-                dst[t] = rows[t * ldk + d];
+    for (; j0 + T <= nk; j0 += T) {
+        for (index_t d0 = 0; d0 < full_d; d0 += T) {
+            simd::transpose_block(k + j0 * ldk + d0, ldk, kt + d0 * Bk + j0, Bk);
+        }
+        for (index_t d = full_d; d < D; ++d) {
+            for (index_t t = 0; t < T; ++t) {
+                kt[d * Bk + j0 + t] = k[(j0 + t) * ldk + d];
             }
         }
     }
@@ -250,7 +254,12 @@ void flash_query_tile(const float* q, index_t ldq, const float* k, index_t ldk, 
             }
             online_softmax_step(row, nk, ws.m[r], ws.l[r], ws.o + r * D, D);
         }
-        accumulate_pv<D, Bk>(ws.s, nq, nk, v + k0 * ldv, ldv, ws.o);
+        // Value rows of a [L, H*D] projection sit H*D floats apart: a multiple of 4 KiB for
+        // common shapes, so reading them in place thrashes one L1 set. Copy the tile first.
+        for (index_t j = 0; j < nk; ++j) {
+            std::memcpy(ws.v + j * D, v + (k0 + j) * ldv, D * sizeof(float));
+        }
+        accumulate_pv<D, Bk>(ws.s, nq, nk, ws.v, D, ws.o);
     }
 
     for (index_t r = 0; r < nq; ++r) {
