@@ -93,6 +93,11 @@ inline void store(T* p, const batch<T>& v) noexcept {
 
 template <class T>
 [[nodiscard]] inline T reduce_add(const batch<T>& v) noexcept {
+#if defined(__AVX512F__)
+    if constexpr (std::is_same_v<T, float> && width<T> == 16) {
+        return _mm512_reduce_add_ps(v);
+    }
+#endif
     return xsimd::hadd(v); // xsimd 8 names the horizontal sum `hadd`
 }
 
