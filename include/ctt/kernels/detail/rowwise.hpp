@@ -12,6 +12,7 @@
 #include "ctt/core/shape.hpp"
 #include "ctt/core/tensor_view.hpp"
 #include "ctt/simd/batch.hpp"
+#include "ctt/simd/parallel.hpp"
 
 namespace ctt::detail {
 
@@ -24,6 +25,9 @@ float > ;
 template <class S>
 inline constexpr index_t static_width_v = S::static_extents[S::rank - 1];
 
+/// Elements from which a row-wise kernel splits its rows over threads.
+inline constexpr index_t parallel_rows_min_elements = index_t{1} << 16;
+
 /**
  * Calls `f(p0, p1, ...)` with pointers to the start of each innermost row of the views, which
  * must have the same rank and leading extents (the caller checks them). A rank-1 view is one
@@ -33,6 +37,19 @@ template <class F, class V0, class... Vs>
 inline void for_each_row(F&& f, const V0& v0, const Vs&... vs) {
     if constexpr (V0::rank == 1) {
         f(v0.data(), vs.data()...);
+    } else if constexpr (V0::rank == 2) {
+        // Rows are independent and each is computed whole by one thread, so the result does
+        // not depend on the thread count. Small views stay serial: a parallel region costs a
+        // few microseconds.
+        const index_t rows = v0.extent(0);
+        const auto row = [&](std::size_t i) { f(v0[i].data(), vs[i].data()...); };
+        if (rows * v0.extent(1) >= parallel_rows_min_elements) {
+            simd::parallel_for(0, rows, row);
+        } else {
+            for (index_t i = 0; i < rows; ++i) {
+                row(i);
+            }
+        }
     } else {
         for (index_t i = 0; i < v0.extent(0); ++i) {
             for_each_row(f, v0[i], vs[i]...);
