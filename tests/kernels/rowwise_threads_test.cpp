@@ -1,5 +1,6 @@
 // Row-wise kernels split large views over threads; every row stays on one thread, so the
 // results must be identical, bit for bit, whatever the thread count.
+#include <ctt/core/tensor.hpp>
 #include <ctt/kernels/activations.hpp>
 #include <ctt/kernels/norms.hpp>
 #include <ctt/kernels/softmax.hpp>
