@@ -25,6 +25,19 @@ inline void check_head_counts(index_t q_width, index_t out_width, index_t head_d
         throw_dims(CTT_MSG_ATTENTION_GQA, n_heads, n_kv_heads);
     }
 }
+
+/// Checks the operands of a multi-head call over `[L, heads * D]` views and describes K and V
+/// for the kernels.
+template <index_t D, class Q, class K, class V, class O>
+kv_source checked_kv_source(const Q& q, const K& k, const V& v, const O& out, index_t n_heads,
+                            index_t n_kv_heads) {
+    check_head_counts(q.cols(), out.cols(), D, n_heads, n_kv_heads);
+    check_dims(CTT_MSG_ATTENTION_HEAD_DIM, k.cols(), n_kv_heads * D);
+    check_dims(CTT_MSG_ATTENTION_HEAD_DIM, v.cols(), n_kv_heads * D);
+    check_dims(CTT_MSG_ATTENTION_KV_LEN, k.rows(), v.rows());
+    check_dims(CTT_MSG_ATTENTION_Q_OUT, q.rows(), out.rows());
+    return {k.data(), v.data(), k.row_stride(), v.row_stride(), D, D, k.rows()};
+}
 } // namespace detail
 
 /**
@@ -44,13 +57,8 @@ void decode_attention(const Q& q, const K& k, const V& v, const O& out, const M&
                       const B& bias = {}, const QT& q_transform = {},
                       const attention_params& params = {}, index_t n_heads = 1,
                       index_t n_kv_heads = 1) {
-    detail::check_head_counts(q.cols(), out.cols(), D, n_heads, n_kv_heads);
-    detail::check_dims(CTT_MSG_ATTENTION_HEAD_DIM, k.cols(), n_kv_heads * D);
-    detail::check_dims(CTT_MSG_ATTENTION_HEAD_DIM, v.cols(), n_kv_heads * D);
-    detail::check_dims(CTT_MSG_ATTENTION_KV_LEN, k.rows(), v.rows());
-    detail::check_dims(CTT_MSG_ATTENTION_Q_OUT, q.rows(), out.rows());
+    const detail::kv_source kv = detail::checked_kv_source<D>(q, k, v, out, n_heads, n_kv_heads);
     detail::check_dims(CTT_MSG_ATTENTION_Q_OUT, q.rows(), 1);
-    const detail::kv_source kv{k.data(), v.data(), k.row_stride(), v.row_stride(), D, D, k.rows()};
     detail::decode_heads<D>({q.data(), q.row_stride(), D}, kv, {out.data(), out.row_stride(), D},
                             n_heads, n_kv_heads, mask, bias, q_transform,
                             params.offset_for(1, k.rows()), params.scale_for(D),

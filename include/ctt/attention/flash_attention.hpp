@@ -93,12 +93,7 @@ void attention_heads(const Q& q, const K& k, const V& v, const O& out, const M& 
                      const B& bias = {}, const QT& q_transform = {},
                      const attention_params& params = {}, index_t n_heads = 1,
                      index_t n_kv_heads = 1) {
-    detail::check_head_counts(q.cols(), out.cols(), D, n_heads, n_kv_heads);
-    detail::check_dims(CTT_MSG_ATTENTION_HEAD_DIM, k.cols(), n_kv_heads * D);
-    detail::check_dims(CTT_MSG_ATTENTION_HEAD_DIM, v.cols(), n_kv_heads * D);
-    detail::check_dims(CTT_MSG_ATTENTION_KV_LEN, k.rows(), v.rows());
-    detail::check_dims(CTT_MSG_ATTENTION_Q_OUT, q.rows(), out.rows());
-    const detail::kv_source kv{k.data(), v.data(), k.row_stride(), v.row_stride(), D, D, k.rows()};
+    const detail::kv_source kv = detail::checked_kv_source<D>(q, k, v, out, n_heads, n_kv_heads);
     detail::attention_dispatch<D>({q.data(), q.row_stride(), D}, kv,
                                   {out.data(), out.row_stride(), D}, q.rows(), n_heads, n_kv_heads,
                                   mask, bias, q_transform, params);
