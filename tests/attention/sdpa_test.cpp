@@ -33,7 +33,10 @@ struct sdpa_bias {
 
 template <index_t D>
 void check_case(const ctt::safetensors_file& f, int c) {
-    const std::string p = "c" + std::to_string(c) + "_";
+    // Appended, not `"c" + std::to_string(c)`: GCC 12 warns falsely (-Wrestrict, PR 105329).
+    std::string p = "c";
+    p += std::to_string(c);
+    p += '_';
     const auto& qshape = f.info(p + "q").shape;
     const index_t b = qshape[0], h = qshape[1], lq = qshape[2];
     const index_t lk = f.info(p + "k").shape[2];

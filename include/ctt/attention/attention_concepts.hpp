@@ -70,6 +70,34 @@ concept qk_transform = requires(const T& t, index_t pos, float* vec, index_t dim
     t.apply(pos, vec, dim);
 };
 
+/**
+ * @brief A mask that can also mask down one key's column of queries:
+ *        `m.apply_column(k_pos, q_begin, n, col)` sets `col[t] = -inf` where
+ *        `(q_begin + t, k_pos)` is hidden.
+ *
+ * Optional. The flash kernel keeps queries in SIMD lanes, so a tile's scores are stored one
+ * key per row; a mask without this member is applied through a transposed copy of the tile.
+ */
+template <class M>
+concept column_attention_mask = attention_mask<M> &&
+    requires(const M& m, index_t k, index_t q, index_t n, float* col) {
+    m.apply_column(k, q, n, col);
+};
+
+/**
+ * @brief A score bias that can also add down one key's column of queries:
+ *        `b.add_column(head, k_pos, q_begin, n, col)` does
+ *        `col[t] += bias(head, q_begin + t, k_pos)` for `t < n`.
+ *
+ * Optional, as for masks: a bias without it is added through a transposed copy of each tile,
+ * which costs a few percent of the kernel.
+ */
+template <class B>
+concept column_score_bias = score_bias<B> &&
+    requires(const B& b, index_t head, index_t k, index_t q, index_t n, float* col) {
+    b.add_column(head, k, q, n, col);
+};
+
 /// Every key visible to every query.
 struct no_mask {
     static constexpr bool visible(index_t, index_t) noexcept { return true; }

@@ -22,6 +22,20 @@
 namespace ctt {
 
 namespace detail {
+/// A bias seen from a single-head call: every call is for head `head` of `inner`.
+template <class B>
+struct head_shifted_bias {
+    const B* inner;
+    index_t head;
+    void add(index_t, index_t q_pos, index_t k_begin, index_t n, float* row) const {
+        inner->add(head, q_pos, k_begin, n, row);
+    }
+    void add_column(index_t, index_t k_pos, index_t q_begin, index_t n,
+                    float* col) const requires column_score_bias<B> {
+        inner->add_column(head, k_pos, q_begin, n, col);
+    }
+};
+
 template <index_t D, class M, class B, class QT>
 void attention_dispatch(head_rows<const float> q, const kv_source& kv, head_rows<float> out,
                         index_t lq, index_t n_heads, index_t n_kv_heads, const M& mask,
@@ -57,14 +71,6 @@ void flash_attention(const Q& q, const K& k, const V& v, const O& out, const M& 
     detail::check_head_operands(q, k, v, out);
     constexpr index_t D = detail::static_cols_v<Q>;
     static_assert(D != dyn, "flash_attention: the head dimension must be a compile-time extent");
-    // The bias sees `head`: shift the head index by pointing the single-head call at it.
-    struct shifted_bias {
-        const B* inner;
-        index_t head;
-        void add(index_t, index_t q_pos, index_t k_begin, index_t n, float* row) const {
-            inner->add(head, q_pos, k_begin, n, row);
-        }
-    };
     const detail::kv_source kv{k.data(), v.data(), k.row_stride(), v.row_stride(), 0, 0, k.rows()};
     const detail::head_rows<const float> qr{q.data(), q.row_stride(), 0};
     const detail::head_rows<float> outr{out.data(), out.row_stride(), 0};
@@ -72,8 +78,9 @@ void flash_attention(const Q& q, const K& k, const V& v, const O& out, const M& 
         detail::attention_dispatch<D>(qr, kv, outr, q.rows(), 1, 1, mask, bias, q_transform,
                                       params);
     } else {
-        detail::attention_dispatch<D>(qr, kv, outr, q.rows(), 1, 1, mask, shifted_bias{&bias, head},
-                                      q_transform, params);
+        detail::attention_dispatch<D>(qr, kv, outr, q.rows(), 1, 1, mask,
+                                      detail::head_shifted_bias<B>{&bias, head}, q_transform,
+                                      params);
     }
 }
 

@@ -10,6 +10,7 @@
  * `flash_attention` correct.
  */
 
+#include <algorithm>
 #include <cstdint>
 #include <limits>
 #include <span>
@@ -32,14 +33,15 @@ inline void apply_by_pairs(const M& m, index_t q_pos, index_t k_begin, index_t n
     }
 }
 
-/// Sets `row[t] = -inf` for keys `k_begin + t >= k_end` (the tail past a causal boundary).
+/// Sets `row[t] = -inf` where `k_begin + t >= k_end` (the tail past a causal boundary). Works
+/// along a key row (positions of keys) or down a column (positions of queries).
 inline void mask_from(index_t k_begin, index_t k_end, index_t n, float* row) noexcept {
     for (index_t t = k_end > k_begin ? k_end - k_begin : 0; t < n; ++t) {
         row[t] = masked_score;
     }
 }
 
-/// Sets `row[t] = -inf` for keys `k_begin + t < k_first` (the head before a window).
+/// Sets `row[t] = -inf` where `k_begin + t < k_first` (the head before a window).
 inline void mask_before(index_t k_begin, index_t k_first, index_t n, float* row) noexcept {
     for (index_t t = 0; t < n && k_begin + t < k_first; ++t) {
         row[t] = masked_score;
@@ -71,6 +73,10 @@ struct causal_mask {
     }
     static void apply(index_t q_pos, index_t k_begin, index_t n, float* row) noexcept {
         detail::mask_from(k_begin, q_pos + 1, n, row);
+    }
+    /// Queries before the key do not see it.
+    static void apply_column(index_t k_pos, index_t q_begin, index_t n, float* col) noexcept {
+        detail::mask_before(q_begin, k_pos, n, col);
     }
 };
 
@@ -119,6 +125,12 @@ public:
             detail::apply_by_pairs(*this, q_pos, k_begin, n, row);
         }
     }
+    /// A padding key is hidden from every query.
+    void apply_column(index_t k_pos, index_t, index_t n, float* col) const noexcept {
+        if (!visible(0, k_pos)) {
+            std::fill(col, col + n, detail::masked_score);
+        }
+    }
 
 private:
     index_t length_;
@@ -157,6 +169,11 @@ struct sliding_window_mask {
             detail::mask_before(k_begin, q_pos + 1 - window, n, row);
         }
     }
+    /// Key j is seen by queries `[j, j + window)`.
+    void apply_column(index_t k_pos, index_t q_begin, index_t n, float* col) const noexcept {
+        detail::mask_before(q_begin, k_pos, n, col);
+        detail::mask_from(q_begin, k_pos + window, n, col);
+    }
 };
 
 /// GPT-Neo's local attention layers: a causal band of `window_size` keys.
@@ -193,6 +210,13 @@ struct symmetric_window_mask {
             detail::mask_before(k_begin, q_pos - radius, n, row);
         }
     }
+    /// The window is symmetric: key j is seen by queries `[j - radius, j + radius]`.
+    void apply_column(index_t k_pos, index_t q_begin, index_t n, float* col) const noexcept {
+        detail::mask_from(q_begin, k_pos + radius + 1, n, col);
+        if (k_pos >= radius) {
+            detail::mask_before(q_begin, k_pos - radius, n, col);
+        }
+    }
 };
 
 /**
@@ -225,6 +249,12 @@ struct mask_conjunction {
         first.apply(q_pos, k_begin, n, row);
         second.apply(q_pos, k_begin, n, row);
     }
+    void
+    apply_column(index_t k_pos, index_t q_begin, index_t n,
+                 float* col) const requires column_attention_mask<A> && column_attention_mask<B> {
+        first.apply_column(k_pos, q_begin, n, col);
+        second.apply_column(k_pos, q_begin, n, col);
+    }
 };
 
 /// @brief Combines two masks; a pair is visible when both show it.
@@ -238,5 +268,7 @@ static_assert(attention_mask<key_padding_mask>);
 static_assert(attention_mask<sliding_window_mask>);
 static_assert(attention_mask<symmetric_window_mask>);
 static_assert(attention_mask<mask_conjunction<causal_mask, key_padding_mask>>);
+static_assert(column_attention_mask<causal_mask>);
+static_assert(column_attention_mask<mask_conjunction<causal_mask, key_padding_mask>>);
 
 } // namespace ctt

@@ -87,6 +87,13 @@ public:
             row[t] += m * static_cast<float>(k_begin + t);
         }
     }
+    /// The bias depends on the key only: one value down the column.
+    void add_column(index_t head, index_t k_pos, index_t /*q_begin*/, index_t n, float* col) const {
+        const float b = slopes_[head] * static_cast<float>(k_pos);
+        for (index_t t = 0; t < n; ++t) {
+            col[t] += b;
+        }
+    }
 
 private:
     std::vector<float> slopes_;
@@ -113,12 +120,20 @@ public:
             row[t] += m * static_cast<float>(dist);
         }
     }
+    void add_column(index_t head, index_t k_pos, index_t q_begin, index_t n, float* col) const {
+        const float m = -slopes_[head];
+        for (index_t t = 0; t < n; ++t) {
+            const index_t q = q_begin + t;
+            const index_t dist = k_pos > q ? k_pos - q : q - k_pos;
+            col[t] += m * static_cast<float>(dist);
+        }
+    }
 
 private:
     std::vector<float> slopes_;
 };
 
-static_assert(score_bias<alibi_bias>);
-static_assert(score_bias<alibi_symmetric_bias>);
+static_assert(column_score_bias<alibi_bias>);
+static_assert(column_score_bias<alibi_symmetric_bias>);
 
 } // namespace ctt

@@ -90,7 +90,8 @@ public:
         , max_distance_(max_distance)
         , range_(std::max(max_distance, num_buckets_))
         , span_(2 * range_ + 1)
-        , table_(num_heads_ * span_) {
+        , table_(num_heads_ * span_)
+        , reversed_(num_heads_ * span_) {
         if (num_buckets_ < 2) {
             throw value_error("t5_relative_bias: num_buckets must be at least 2");
         }
@@ -100,6 +101,7 @@ public:
                 t5_relative_position_bucket(rel, bidirectional_, num_buckets_, max_distance_);
             for (index_t h = 0; h < num_heads_; ++h) {
                 table_[h * span_ + r] = weight(b, h);
+                reversed_[h * span_ + (span_ - 1 - r)] = weight(b, h);
             }
         }
     }
@@ -118,36 +120,51 @@ public:
     }
 
     void add(index_t head, index_t q_pos, index_t k_begin, index_t n, float* row) const {
-        const float* h = table_.data() + head * span_;
-        const auto range = static_cast<std::ptrdiff_t>(range_);
-        // Index into h of key k_begin + t is rel + range, rel = k_begin + t - q_pos.
-        const std::ptrdiff_t first =
-            static_cast<std::ptrdiff_t>(k_begin) - static_cast<std::ptrdiff_t>(q_pos) + range;
+        // Entry i of a head's table is the relative position i - range; key k_begin + t is
+        // at k_begin + t - q_pos.
+        add_clamped(table_.data() + head * span_, signed_index(k_begin) - signed_index(q_pos), n,
+                    row);
+    }
+
+    /// `col[t] += bias(head, q_begin + t, k_pos)`: down a key's column the relative position
+    /// decreases, so this reads the reversed table (entry i: relative position range - i).
+    void add_column(index_t head, index_t k_pos, index_t q_begin, index_t n, float* col) const {
+        add_clamped(reversed_.data() + head * span_, signed_index(q_begin) - signed_index(k_pos), n,
+                    col);
+    }
+
+private:
+    [[nodiscard]] static std::ptrdiff_t signed_index(index_t i) noexcept {
+        return static_cast<std::ptrdiff_t>(i);
+    }
+
+    /// `row[t] += table[clamp(offset + range + t, 0, span - 1)]` for `t < n`.
+    void add_clamped(const float* table, std::ptrdiff_t offset, index_t n, float* row) const {
+        const std::ptrdiff_t first = offset + signed_index(range_);
         const auto nn = static_cast<std::ptrdiff_t>(n);
         const auto last = static_cast<std::ptrdiff_t>(span_) - 1;
-        // Keys further than `range` before the query: the first entry of the table.
+        // Before the table: its first entry.
         const std::ptrdiff_t low_end = std::clamp<std::ptrdiff_t>(-first, 0, nn);
         for (std::ptrdiff_t t = 0; t < low_end; ++t) {
-            row[t] += h[0];
+            row[t] += table[0];
         }
-        // Keys within `range`: one contiguous slice of the table.
+        // Within the table: one contiguous slice.
         const std::ptrdiff_t mid_end = std::clamp<std::ptrdiff_t>(last + 1 - first, low_end, nn);
         const auto mid_n = static_cast<index_t>(mid_end - low_end);
         if (mid_n > 0) {
             float* dst = row + low_end;
-            const float* src = h + (first + low_end);
+            const float* src = table + (first + low_end);
             simd::for_each_register(mid_n, [&](index_t i, index_t lanes) {
                 simd::store_n(dst + i, simd::load_n(dst + i, lanes) + simd::load_n(src + i, lanes),
                               lanes);
             });
         }
-        // Keys further than `range` after the query: the last entry.
+        // Past the table: its last entry.
         for (std::ptrdiff_t t = mid_end; t < nn; ++t) {
-            row[t] += h[last];
+            row[t] += table[last];
         }
     }
 
-private:
     index_t num_buckets_;
     index_t num_heads_;
     bool bidirectional_;
@@ -155,8 +172,9 @@ private:
     index_t range_;
     index_t span_;
     std::vector<float> table_;
+    std::vector<float> reversed_;
 };
 
-static_assert(score_bias<t5_relative_bias>);
+static_assert(column_score_bias<t5_relative_bias>);
 
 } // namespace ctt

@@ -20,8 +20,13 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <type_traits>
 
 #include "ctt/simd/batch.hpp"
+
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
 
 namespace ctt::simd {
 
@@ -62,7 +67,18 @@ template <class A>
     using I = xsimd::batch<std::int32_t, A>;
     // Beyond these bounds the answer is +inf or +0; clamping keeps 2^n representable in
     // two steps and lets the final multiply overflow or underflow by itself.
-    const B xc = xsimd::min(xsimd::max(x, B(-104.0f)), B(89.0f));
+#if defined(__AVX512F__)
+    constexpr bool avx512 = std::is_base_of_v<xsimd::avx512f, A>;
+#else
+    constexpr bool avx512 = false;
+#endif
+    B xc;
+    if constexpr (avx512) {
+        // max/min return their second operand when either is NaN: NaN flows through.
+        xc = B(_mm512_min_ps(_mm512_set1_ps(89.0f), _mm512_max_ps(_mm512_set1_ps(-104.0f), x)));
+    } else {
+        xc = xsimd::min(xsimd::max(x, B(-104.0f)), B(89.0f));
+    }
     const B n = xsimd::nearbyint(xc * B(1.442695022e+00f));
     // ln2 = ln2_hi + ln2_lo, ln2_hi with 9 significant bits so that n * ln2_hi is exact.
     B r = xsimd::fnma(n, B(6.933593750e-01f), xc);
@@ -70,6 +86,12 @@ template <class A>
     const B q = detail::horner(r, 4.999999404e-01f, 1.666652113e-01f, 4.166825861e-02f,
                                8.368669078e-03f, 1.382136019e-03f);
     const B p = xsimd::fma(r * r, q, r) + B(1.0f);
+#if defined(__AVX512F__)
+    if constexpr (avx512) {
+        // p 2^n in one instruction, rounded once into the subnormal range (vscalefps).
+        return B(_mm512_scalef_ps(p, n));
+    }
+#endif
     const I ni = xsimd::to_int(n);
     const I n1 = ni >> 1;
     const B y = (p * detail::pow2i<A>(n1)) * detail::pow2i<A>(ni - n1);

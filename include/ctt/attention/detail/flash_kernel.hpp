@@ -3,51 +3,75 @@
  * @file
  * @brief The tiled kernel behind `flash_attention` and `attention_heads`: one tile of `Bq`
  *        queries against every key tile of `Bk` keys, with the online softmax of
- *        FlashAttention (Dao et al., arXiv:2205.14135) in the loop order and delayed
+ *        FlashAttention (Dao et al., arXiv:2205.14135) in the loop order and the delayed
  *        normalisation of FlashAttention-2 (arXiv:2307.08691).
  *
- * Layout, chosen so that every inner loop is a register-blocked FMA loop:
- * - the query tile is copied once, transformed (rotary) and multiplied by the scale;
- * - each key tile is packed transposed (`[D][Bk]`), so `S = Q K^T` is a GEMM micro-kernel
- *   broadcasting one query element against registers of keys;
- * - score rows stay contiguous, so `score_bias::add` and `attention_mask::apply` work on
- *   them in place;
- * - `O += P V` broadcasts one probability against registers of a value row.
+ * Queries live in SIMD lanes. The tile works on transposed scores `S^T [Bk][Bq]`, so:
+ * - the query tile is loaded once (transform, scale) and transposed to `Q^T [D][Bq]`;
+ * - `S^T = K Q^T` is a register-blocked micro-kernel that broadcasts one key element against
+ *   registers of queries. Key rows are read in place when they are contiguous (a KV cache) and
+ *   copied otherwise: the rows of a `[L, H*D]` projection sit a multiple of 4 KiB apart and
+ *   would all fall in one L1 set. Nothing is transposed per key tile;
+ * - the online softmax runs down the key rows of `S^T`: maxima, exponentials and sums are
+ *   vertical register operations, one query per lane, with no horizontal reductions;
+ * - `O^T += V^T P^T` is the same micro-kernel broadcasting one value element against
+ *   registers of probabilities. The rescaling of the running output by `exp(m_old - m_new)`
+ *   happens as it loads `O^T`, not in a separate pass;
+ * - score biases and masks run on key rows of `S^T` (`add_column`, `apply_column`); one
+ *   without a column form sees ordinary score rows through a transposed copy of the tile.
  * The workspace is sized from the static head dimension and tile sizes only.
  */
 
 #include <algorithm>
 #include <cstring>
+#include <vector>
 
 #include "ctt/attention/attention_concepts.hpp"
 #include "ctt/attention/detail/online_softmax.hpp"
 #include "ctt/simd/batch.hpp"
+#include "ctt/simd/math.hpp"
 #include "ctt/simd/transpose.hpp"
 
 namespace ctt::detail {
 
-/// Register blocking for the target: rows x registers of accumulators that fit the file.
+/// Register blocking of the micro-kernel: `rows` broadcast rows (keys in `Q K^T`, head dims
+/// in `P V`) times `vecs` registers of queries.
 struct flash_blocking {
     static constexpr index_t lanes = simd::width<float>;
-    static constexpr index_t rows = lanes >= 16 ? 6 : 3; ///< 24 of 32 zmm, 12 of 16 ymm/xmm
-    static constexpr index_t vecs = 4;                   ///< registers per micro-tile row
-    static constexpr index_t cols = vecs * lanes;        ///< keys (QK) or dims (PV) per pass
+    static constexpr index_t rows = lanes >= 16 ? 8 : 4; ///< 24 of 32 zmm, 12 of 16 ymm
+    static constexpr index_t vecs = 3;
 };
 
-/// Default tile sizes: 64 queries share each packed key tile of 64 keys.
-inline constexpr index_t flash_block_q = 128;
+/// Default tile sizes: 96 queries (two micro-tiles of 48 lanes) against key tiles of 128.
+inline constexpr index_t flash_block_q = 192;
 inline constexpr index_t flash_block_k = 128;
+
+[[nodiscard]] constexpr index_t round_up(index_t n, index_t m) noexcept {
+    return (n + m - 1) / m * m;
+}
 
 template <index_t D, index_t Bq, index_t Bk>
 struct flash_workspace {
-    static_assert(Bk % flash_blocking::cols == 0, "flash: key tile must hold whole micro-tiles");
-    alignas(64) float q[Bq * D];  ///< scaled, transformed query tile, row-major
-    alignas(64) float kt[D * Bk]; ///< current key tile, transposed
-    alignas(64) float v[Bk * D];  ///< current value tile, rows contiguous
-    alignas(64) float s[Bq * Bk]; ///< scores, then probabilities
-    alignas(64) float o[Bq * D];  ///< unnormalised outputs
-    float m[Bq];                  ///< running row maxima
-    float l[Bq];                  ///< running row sums
+    static constexpr index_t block = simd::transpose_block_size;
+    static constexpr index_t padded_d = round_up(D, block);
+    static_assert(Bq % block == 0 && Bq % flash_blocking::lanes == 0,
+                  "flash: the query tile must hold whole registers and transpose blocks");
+    static_assert(Bk % block == 0, "flash: the key tile must hold whole transpose blocks");
+    alignas(64) float qt[padded_d * Bq]; ///< scaled, transformed queries, transposed
+    alignas(64) float k[Bk * D];         ///< key rows, when the source's are not contiguous
+    alignas(64) float v[Bk * D];         ///< value rows, likewise
+    alignas(64) float st[Bk * Bq];       ///< scores, then probabilities, transposed
+    alignas(64) float ot[padded_d * Bq]; ///< unnormalised outputs, transposed
+    /// Row-major staging: the query tile as loaded, the output before the store, and the
+    /// scores for biases and masks without a column form.
+    alignas(64) float rows[Bq * (padded_d > Bk ? padded_d : Bk)];
+    alignas(64) float m[Bq];     ///< running maxima, one per query
+    alignas(64) float l[Bq];     ///< running sums
+    alignas(64) float alpha[Bq]; ///< this tile's rescaling of the running output
+    /// One head's keys and values with contiguous rows (`flash_heads`), and whose they are.
+    std::vector<float> head_k;
+    std::vector<float> head_v;
+    const float* packed_k = nullptr;
 };
 
 /// Calls `f.template operator()<R>()` with `R == n`, for `1 <= n <= Max`.
@@ -64,148 +88,141 @@ inline void with_static_rows(index_t n, F&& f) {
     }
 }
 
-/// `s[r][c] = q[r] . kt[:, c]` for R rows and `vecs` registers of keys.
-template <index_t R, index_t D, index_t Bk>
-inline void qk_micro(const float* q, const float* kt, float* s) noexcept {
+/**
+ * @brief `c[r][0..NV*W) (+)= sum_{t < depth} a[r*AR + t*AC] * b[t][0..NV*W)` for `R` rows;
+ *        `b` and `c` rows are `LD` floats apart.
+ *
+ * With `Accumulate`, `c` is first multiplied lane-wise by `c_scale[0..NV*W)` (the online
+ * softmax's rescaling of the running output).
+ */
+template <index_t R, index_t NV, index_t AR, index_t AC, index_t LD, bool Accumulate>
+inline void tile_fma(const float* a, const float* b, index_t depth, float* c,
+                     const float* c_scale) noexcept {
     using batch = simd::batch<float>;
     constexpr index_t W = flash_blocking::lanes;
-    constexpr index_t NV = flash_blocking::vecs;
     batch acc[R][NV];
-    for (index_t r = 0; r < R; ++r) {
+    if constexpr (Accumulate) {
+        batch s[NV];
         for (index_t v = 0; v < NV; ++v) {
-            acc[r][v] = batch(0.0f);
-        }
-    }
-    for (index_t d = 0; d < D; ++d) {
-        batch kv[NV];
-        for (index_t v = 0; v < NV; ++v) {
-            kv[v] = batch::load_aligned(kt + d * Bk + v * W);
+            s[v] = batch::load_aligned(c_scale + v * W);
         }
         for (index_t r = 0; r < R; ++r) {
-            const batch qb(q[r * D + d]);
             for (index_t v = 0; v < NV; ++v) {
-                acc[r][v] = simd::fma(qb, kv[v], acc[r][v]);
+                acc[r][v] = batch::load_aligned(c + r * LD + v * W) * s[v];
+            }
+        }
+    } else {
+        for (index_t r = 0; r < R; ++r) {
+            for (index_t v = 0; v < NV; ++v) {
+                acc[r][v] = batch(0.0f);
+            }
+        }
+    }
+    for (index_t t = 0; t < depth; ++t) {
+        batch bv[NV];
+        for (index_t v = 0; v < NV; ++v) {
+            bv[v] = batch::load_aligned(b + t * LD + v * W);
+        }
+        for (index_t r = 0; r < R; ++r) {
+            const batch ab(a[r * AR + t * AC]);
+            for (index_t v = 0; v < NV; ++v) {
+                acc[r][v] = simd::fma(ab, bv[v], acc[r][v]);
             }
         }
     }
     for (index_t r = 0; r < R; ++r) {
         for (index_t v = 0; v < NV; ++v) {
-            acc[r][v].store_aligned(s + r * Bk + v * W);
+            acc[r][v].store_aligned(c + r * LD + v * W);
         }
     }
 }
 
-/// `o[r][0..NV*W) += sum_j p[r][j] v[j][0..NV*W)` for R rows.
-template <index_t R, index_t NV, index_t D, index_t Bk>
-inline void pv_micro(const float* p, index_t nk, const float* v, index_t ldv, float* o) noexcept {
-    using batch = simd::batch<float>;
-    constexpr index_t W = flash_blocking::lanes;
-    batch acc[R][NV];
-    for (index_t r = 0; r < R; ++r) {
-        for (index_t c = 0; c < NV; ++c) {
-            acc[r][c] = simd::load(o + r * D + c * W);
-        }
-    }
-    for (index_t j = 0; j < nk; ++j) {
-        batch vv[NV];
-        for (index_t c = 0; c < NV; ++c) {
-            vv[c] = simd::load(v + j * ldv + c * W);
-        }
-        for (index_t r = 0; r < R; ++r) {
-            const batch pb(p[r * Bk + j]);
-            for (index_t c = 0; c < NV; ++c) {
-                acc[r][c] = simd::fma(pb, vv[c], acc[r][c]);
-            }
-        }
-    }
-    for (index_t r = 0; r < R; ++r) {
-        for (index_t c = 0; c < NV; ++c) {
-            simd::store(o + r * D + c * W, acc[r][c]);
-        }
-    }
-}
-
-/// Copies query rows `[0, nq)` into the workspace, applying the transform and the scale.
-template <index_t D, class QT>
-inline void load_query_tile(const float* q, index_t ldq, index_t nq, index_t pos0, float scale,
-                            const QT& q_transform, float* dst) {
-    for (index_t r = 0; r < nq; ++r) {
-        float* row = dst + r * D;
-        std::memcpy(row, q + r * ldq, D * sizeof(float));
-        if constexpr (!is_no_transform_v<QT>) {
-            q_transform.apply(pos0 + r, row, D);
-        }
-        scale_row(row, D, scale);
-    }
-}
-
-/// Packs keys `[0, nk)` of a tile transposed, zero-filling up to whole micro-tiles.
-template <index_t D, index_t Bk>
-inline void pack_keys_transposed(const float* k, index_t ldk, index_t nk, float* kt) noexcept {
-    constexpr index_t C = flash_blocking::cols;
-    constexpr index_t T = simd::transpose_block_size;
-    constexpr index_t full_d = D / T * T;
-    const index_t padded = (nk + C - 1) / C * C;
-    // Whole 16 x 16 blocks go through the in-register transpose; the rest is scalar.
-    index_t j0 = 0;
-    for (; j0 + T <= nk; j0 += T) {
-        for (index_t d0 = 0; d0 < full_d; d0 += T) {
-            simd::transpose_block(k + j0 * ldk + d0, ldk, kt + d0 * Bk + j0, Bk);
-        }
-        for (index_t d = full_d; d < D; ++d) {
-            for (index_t t = 0; t < T; ++t) {
-                kt[d * Bk + j0 + t] = k[(j0 + t) * ldk + d];
-            }
-        }
-    }
-    for (index_t j = j0; j < nk; ++j) {
-        const float* row = k + j * ldk;
-        for (index_t d = 0; d < D; ++d) {
-            kt[d * Bk + j] = row[d];
-        }
-    }
-    if (padded > nk) {
-        for (index_t d = 0; d < D; ++d) {
-            std::fill(kt + d * Bk + nk, kt + d * Bk + padded, 0.0f);
-        }
-    }
-}
-
-/// `o[0..nq) += p v` over the tile's `nk` keys, register-blocked over rows and head dims.
-template <index_t D, index_t Bk>
-inline void accumulate_pv(const float* p, index_t nq, index_t nk, const float* v, index_t ldv,
-                          float* o) noexcept {
+/**
+ * @brief `c (+)= A b` over a tile: `rows` rows of `A` (`a[r*AR + t*AC]`) against `nqv`
+ *        registers of queries, cut into micro-tiles of the register blocking.
+ */
+template <index_t AR, index_t AC, index_t LD, bool Accumulate>
+inline void tile_product(const float* a, index_t rows, const float* b, index_t depth, float* c,
+                         index_t nqv, const float* c_scale) noexcept {
     constexpr index_t W = flash_blocking::lanes;
     constexpr index_t NV = flash_blocking::vecs;
     constexpr index_t RB = flash_blocking::rows;
-    constexpr index_t full_vecs = D / W;
-    for (index_t r0 = 0; r0 < nq; r0 += RB) {
-        const index_t nr = std::min(RB, nq - r0);
-        const float* pr = p + r0 * Bk;
-        float* orow = o + r0 * D;
-        with_static_rows<RB>(nr, [&]<index_t R>() {
-            index_t c = 0;
-            for (; c + NV <= full_vecs; c += NV) {
-                pv_micro<R, NV, D, Bk>(pr, nk, v + c * W, ldv, orow + c * W);
-            }
-            if constexpr (full_vecs % NV != 0) {
-                with_static_rows<NV - 1>(full_vecs % NV, [&]<index_t NR>() {
-                    pv_micro<R, NR, D, Bk>(pr, nk, v + c * W, ldv, orow + c * W);
+    for (index_t q0 = 0; q0 < nqv; q0 += NV) {
+        with_static_rows<NV>(std::min(NV, nqv - q0), [&]<index_t V>() {
+            for (index_t r0 = 0; r0 < rows; r0 += RB) {
+                with_static_rows<RB>(std::min(RB, rows - r0), [&]<index_t R>() {
+                    tile_fma<R, V, AR, AC, LD, Accumulate>(a + r0 * AR, b + q0 * W, depth,
+                                                           c + r0 * LD + q0 * W, c_scale + q0 * W);
                 });
             }
         });
-        if constexpr (D % W != 0) {
-            // Head dimensions that are not a multiple of the register width (8 of the
-            // latent-diffusion transformer, 80, ...): the last columns are scalar.
-            for (index_t r = 0; r < nr; ++r) {
-                for (index_t j = 0; j < nk; ++j) {
-                    const float pj = pr[r * Bk + j];
-                    for (index_t d = full_vecs * W; d < D; ++d) {
-                        orow[r * D + d] += pj * v[j * ldv + d];
-                    }
-                }
-            }
+    }
+}
+
+/**
+ * @brief The online-softmax step of a tile, one query per lane: running maxima `m`, sums `l`,
+ *        and `alpha = exp(m_old - m_new)` for the output; scores become `exp(s - m_new)`.
+ *
+ * A query whose keys are all masked so far keeps `m = -inf`, `l = 0`; its probabilities are
+ * `exp(-inf) = 0` (the shift is 0 then, never `-inf - -inf`).
+ */
+template <index_t Bq>
+inline void online_softmax_columns(float* st, index_t nk, float* m, float* l,
+                                   float* alpha) noexcept {
+    using batch = simd::batch<float>;
+    constexpr index_t W = flash_blocking::lanes;
+    constexpr index_t NQ = Bq / W;
+    const batch neg_inf(minus_infinity);
+    batch shift[NQ];
+    for (index_t q = 0; q < NQ; ++q) {
+        shift[q] = neg_inf;
+    }
+    for (index_t j = 0; j < nk; ++j) {
+        for (index_t q = 0; q < NQ; ++q) {
+            shift[q] = xsimd::max(shift[q], batch::load_aligned(st + j * Bq + q * W));
         }
+    }
+    for (index_t q = 0; q < NQ; ++q) {
+        const batch m_old = batch::load_aligned(m + q * W);
+        const batch m_new = xsimd::max(m_old, shift[q]);
+        m_new.store_aligned(m + q * W);
+        shift[q] = xsimd::select(m_new == neg_inf, batch(0.0f), m_new);
+        simd::exp(m_old - shift[q]).store_aligned(alpha + q * W);
+    }
+    batch sum[NQ];
+    for (index_t q = 0; q < NQ; ++q) {
+        sum[q] = batch(0.0f);
+    }
+    for (index_t j = 0; j < nk; ++j) {
+        for (index_t q = 0; q < NQ; ++q) {
+            float* s = st + j * Bq + q * W;
+            const batch p = simd::exp(batch::load_aligned(s) - shift[q]);
+            p.store_aligned(s);
+            sum[q] += p;
+        }
+    }
+    for (index_t q = 0; q < NQ; ++q) {
+        const batch a = batch::load_aligned(alpha + q * W);
+        (batch::load_aligned(l + q * W) * a + sum[q]).store_aligned(l + q * W);
+    }
+}
+
+/// `dst[c][r] = src[r][c]` for `r < rows`, `c < cols`, both multiples of the transpose block.
+inline void transpose_tile(const float* src, index_t lds, index_t rows, index_t cols, float* dst,
+                           index_t ldd) noexcept {
+    constexpr index_t T = simd::transpose_block_size;
+    for (index_t r0 = 0; r0 < rows; r0 += T) {
+        for (index_t c0 = 0; c0 < cols; c0 += T) {
+            simd::transpose_block(src + r0 * lds + c0, lds, dst + c0 * ldd + r0, ldd);
+        }
+    }
+}
+
+/// Rows `[0, n)` of a `ld`-strided source, contiguous in `dst` (`D` floats each).
+template <index_t D>
+inline void copy_rows(const float* src, index_t ld, index_t n, float* dst) noexcept {
+    for (index_t j = 0; j < n; ++j) {
+        std::memcpy(dst + j * D, src + j * ld, D * sizeof(float));
     }
 }
 
@@ -221,13 +238,33 @@ void flash_query_tile(const float* q, index_t ldq, const float* k, index_t ldk, 
                       index_t ldv, float* out, index_t ldo, index_t q_begin, index_t nq, index_t lk,
                       index_t q_offset, float scale, index_t head, const M& mask, const B& bias,
                       const QT& q_transform, flash_workspace<D, Bq, Bk>& ws) {
-    constexpr index_t C = flash_blocking::cols;
-    constexpr index_t RB = flash_blocking::rows;
+    using workspace = flash_workspace<D, Bq, Bk>;
+    constexpr index_t W = flash_blocking::lanes;
+    constexpr index_t T = workspace::block;
+    constexpr index_t DP = workspace::padded_d;
+    constexpr bool bias_by_rows = !is_no_bias_v<B> && !column_score_bias<B>;
     const index_t pos0 = q_offset + q_begin;
-    load_query_tile<D>(q + q_begin * ldq, ldq, nq, pos0, scale, q_transform, ws.q);
-    std::fill(ws.o, ws.o + nq * D, 0.0f);
-    std::fill(ws.m, ws.m + nq, minus_infinity);
-    std::fill(ws.l, ws.l + nq, 0.0f);
+    const index_t nq_padded = round_up(nq, T);
+    const index_t nqv = (nq + W - 1) / W;
+
+    // Q^T: rows loaded, transformed and scaled, then transposed (zero padding).
+    for (index_t r = 0; r < nq_padded; ++r) {
+        float* row = ws.rows + r * DP;
+        if (r < nq) {
+            std::memcpy(row, q + (q_begin + r) * ldq, D * sizeof(float));
+            if constexpr (!is_no_transform_v<QT>) {
+                q_transform.apply(pos0 + r, row, D);
+            }
+            scale_row(row, D, scale);
+            std::fill(row + D, row + DP, 0.0f);
+        } else {
+            std::fill(row, row + DP, 0.0f);
+        }
+    }
+    transpose_tile(ws.rows, DP, nq_padded, DP, ws.qt, Bq);
+    std::fill(ws.ot, ws.ot + DP * Bq, 0.0f);
+    std::fill(ws.m, ws.m + Bq, minus_infinity);
+    std::fill(ws.l, ws.l + Bq, 0.0f);
 
     for (index_t k0 = 0; k0 < lk; k0 += Bk) {
         const index_t nk = std::min(Bk, lk - k0);
@@ -235,37 +272,58 @@ void flash_query_tile(const float* q, index_t ldq, const float* k, index_t ldk, 
         if (vis == tile_visibility::hidden) {
             continue;
         }
-        pack_keys_transposed<D, Bk>(k + k0 * ldk, ldk, nk, ws.kt);
-        const index_t ncols = (nk + C - 1) / C * C;
-        for (index_t r0 = 0; r0 < nq; r0 += RB) {
-            with_static_rows<RB>(std::min(RB, nq - r0), [&]<index_t R>() {
-                for (index_t c0 = 0; c0 < ncols; c0 += C) {
-                    qk_micro<R, D, Bk>(ws.q + r0 * D, ws.kt + c0, ws.s + r0 * Bk + c0);
+        const float* kt = k + k0 * ldk;
+        if (ldk != D) {
+            copy_rows<D>(kt, ldk, nk, ws.k);
+            kt = ws.k;
+        }
+        tile_product<D, 1, Bq, false>(kt, nk, ws.qt, D, ws.st, nqv, nullptr);
+
+        const bool partial = vis == tile_visibility::partial;
+        if (bias_by_rows || (partial && !column_attention_mask<M>)) {
+            const index_t nk_padded = round_up(nk, T);
+            transpose_tile(ws.st, Bq, nk_padded, nq_padded, ws.rows, Bk);
+            for (index_t r = 0; r < nq; ++r) {
+                float* row = ws.rows + r * Bk;
+                if constexpr (bias_by_rows) {
+                    bias.add(head, pos0 + r, k0, nk, row);
                 }
-            });
-        }
-        for (index_t r = 0; r < nq; ++r) {
-            float* row = ws.s + r * Bk;
-            if constexpr (!is_no_bias_v<B>) {
-                bias.add(head, pos0 + r, k0, nk, row);
+                if constexpr (!column_attention_mask<M>) {
+                    if (partial) {
+                        mask.apply(pos0 + r, k0, nk, row);
+                    }
+                }
             }
-            if (vis == tile_visibility::partial) {
-                mask.apply(pos0 + r, k0, nk, row);
+            transpose_tile(ws.rows, Bk, nq_padded, nk_padded, ws.st, Bq);
+        }
+        if constexpr (column_score_bias<B>) {
+            for (index_t j = 0; j < nk; ++j) {
+                bias.add_column(head, k0 + j, pos0, nq, ws.st + j * Bq);
             }
-            online_softmax_step(row, nk, ws.m[r], ws.l[r], ws.o + r * D, D);
         }
-        // Value rows of a [L, H*D] projection sit H*D floats apart: a multiple of 4 KiB for
-        // common shapes, so reading them in place thrashes one L1 set. Copy the tile first.
-        for (index_t j = 0; j < nk; ++j) {
-            std::memcpy(ws.v + j * D, v + (k0 + j) * ldv, D * sizeof(float));
+        if constexpr (column_attention_mask<M>) {
+            if (partial) {
+                for (index_t j = 0; j < nk; ++j) {
+                    mask.apply_column(k0 + j, pos0, nq, ws.st + j * Bq);
+                }
+            }
         }
-        accumulate_pv<D, Bk>(ws.s, nq, nk, ws.v, D, ws.o);
+        online_softmax_columns<Bq>(ws.st, nk, ws.m, ws.l, ws.alpha);
+
+        const float* vt = v + k0 * ldv;
+        if (ldv != D) {
+            copy_rows<D>(vt, ldv, nk, ws.v);
+            vt = ws.v;
+        }
+        tile_product<1, D, Bq, true>(vt, D, ws.st, nk, ws.ot, nqv, ws.alpha);
     }
 
+    // O^T back to rows, normalised by the running sums (fully masked queries give zeros).
+    transpose_tile(ws.ot, Bq, DP, nq_padded, ws.rows, DP);
     for (index_t r = 0; r < nq; ++r) {
         float* dst = out + (q_begin + r) * ldo;
         if (ws.l[r] > 0.0f) {
-            std::memcpy(dst, ws.o + r * D, D * sizeof(float));
+            std::memcpy(dst, ws.rows + r * DP, D * sizeof(float));
             scale_row(dst, D, 1.0f / ws.l[r]);
         } else {
             std::fill(dst, dst + D, 0.0f);
@@ -285,17 +343,37 @@ void flash_heads(head_rows<const float> q, const kv_source& kv, head_rows<float>
                  const QT& q_transform, index_t q_offset, float scale) {
     const index_t tiles = (lq + Bq - 1) / Bq;
     const index_t group = n_heads / n_kv_heads;
+    // With several query tiles per head, each thread first copies the keys and values of its
+    // head into contiguous rows: every tile then streams them sequentially (prefetchers
+    // follow) instead of gathering rows a page apart from a [L, H*D] projection once per tile.
+    const bool pack_heads = tiles > 1 && (kv.k_row_stride != D || kv.v_row_stride != D);
     for_each_item_with_workspace<flash_workspace<D, Bq, Bk>>(
         n_heads * tiles, [&](index_t item, flash_workspace<D, Bq, Bk>& ws) {
             const index_t h = item / tiles;
             const index_t t = item % tiles;
             const index_t g = h / group;
             const index_t q_begin = t * Bq;
-            flash_query_tile<D, Bq, Bk>(
-                q.data + h * q.head_stride, q.row_stride, kv.k + g * kv.k_head_stride,
-                kv.k_row_stride, kv.v + g * kv.v_head_stride, kv.v_row_stride,
-                out.data + h * out.head_stride, out.row_stride, q_begin, std::min(Bq, lq - q_begin),
-                kv.length, q_offset, scale, h, mask, bias, q_transform, ws);
+            const float* k = kv.k + g * kv.k_head_stride;
+            const float* v = kv.v + g * kv.v_head_stride;
+            index_t ldk = kv.k_row_stride;
+            index_t ldv = kv.v_row_stride;
+            if (pack_heads) {
+                if (ws.packed_k != k) {
+                    ws.head_k.resize(kv.length * D);
+                    ws.head_v.resize(kv.length * D);
+                    copy_rows<D>(k, ldk, kv.length, ws.head_k.data());
+                    copy_rows<D>(v, ldv, kv.length, ws.head_v.data());
+                    ws.packed_k = k;
+                }
+                k = ws.head_k.data();
+                v = ws.head_v.data();
+                ldk = D;
+                ldv = D;
+            }
+            flash_query_tile<D, Bq, Bk>(q.data + h * q.head_stride, q.row_stride, k, ldk, v, ldv,
+                                        out.data + h * out.head_stride, out.row_stride, q_begin,
+                                        std::min(Bq, lq - q_begin), kv.length, q_offset, scale, h,
+                                        mask, bias, q_transform, ws);
         });
 }
 
