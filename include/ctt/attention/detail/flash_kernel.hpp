@@ -227,6 +227,37 @@ inline void copy_rows(const float* src, index_t ld, index_t n, float* dst) noexc
 }
 
 /**
+ * @brief Values `[0, n)` transposed by key tile: tile t is a `[D][Bk]` block holding
+ *        `v[t*Bk + j][d]` at `d*Bk + j`, so `O^T += V^T P^T` broadcasts along contiguous memory.
+ */
+template <index_t D, index_t Bk>
+inline void pack_values_transposed(const float* v, index_t ldv, index_t n, float* dst) noexcept {
+    constexpr index_t T = simd::transpose_block_size;
+    for (index_t k0 = 0; k0 < n; k0 += Bk) {
+        float* block = dst + k0 / Bk * (D * Bk);
+        const float* src = v + k0 * ldv;
+        const index_t nk = std::min(Bk, n - k0);
+        index_t j0 = 0;
+        for (; j0 + T <= nk; j0 += T) {
+            index_t d0 = 0;
+            for (; d0 + T <= D; d0 += T) {
+                simd::transpose_block(src + j0 * ldv + d0, ldv, block + d0 * Bk + j0, Bk);
+            }
+            for (index_t d = d0; d < D; ++d) {
+                for (index_t j = j0; j < j0 + T; ++j) {
+                    block[d * Bk + j] = src[j * ldv + d];
+                }
+            }
+        }
+        for (index_t j = j0; j < nk; ++j) {
+            for (index_t d = 0; d < D; ++d) {
+                block[d * Bk + j] = src[j * ldv + d];
+            }
+        }
+    }
+}
+
+/**
  * @brief Attention of query rows `[q_begin, q_begin + nq)` (nq <= Bq) of one head over all
  *        keys; writes the normalised output rows.
  *
@@ -235,9 +266,10 @@ inline void copy_rows(const float* src, index_t ld, index_t n, float* dst) noexc
  */
 template <index_t D, index_t Bq, index_t Bk, class M, class B, class QT>
 void flash_query_tile(const float* q, index_t ldq, const float* k, index_t ldk, const float* v,
-                      index_t ldv, float* out, index_t ldo, index_t q_begin, index_t nq, index_t lk,
-                      index_t q_offset, float scale, index_t head, const M& mask, const B& bias,
-                      const QT& q_transform, flash_workspace<D, Bq, Bk>& ws) {
+                      index_t ldv, const float* v_blocks, float* out, index_t ldo, index_t q_begin,
+                      index_t nq, index_t lk, index_t q_offset, float scale, index_t head,
+                      const M& mask, const B& bias, const QT& q_transform,
+                      flash_workspace<D, Bq, Bk>& ws) {
     using workspace = flash_workspace<D, Bq, Bk>;
     constexpr index_t W = flash_blocking::lanes;
     constexpr index_t T = workspace::block;
@@ -310,12 +342,17 @@ void flash_query_tile(const float* q, index_t ldq, const float* k, index_t ldk, 
         }
         online_softmax_columns<Bq>(ws.st, nk, ws.m, ws.l, ws.alpha);
 
-        const float* vt = v + k0 * ldv;
-        if (ldv != D) {
-            copy_rows<D>(vt, ldv, nk, ws.v);
-            vt = ws.v;
+        if (v_blocks != nullptr) {
+            tile_product<Bk, 1, Bq, true>(v_blocks + k0 / Bk * (D * Bk), D, ws.st, nk, ws.ot, nqv,
+                                          ws.alpha);
+        } else {
+            const float* vt = v + k0 * ldv;
+            if (ldv != D) {
+                copy_rows<D>(vt, ldv, nk, ws.v);
+                vt = ws.v;
+            }
+            tile_product<1, D, Bq, true>(vt, D, ws.st, nk, ws.ot, nqv, ws.alpha);
         }
-        tile_product<1, D, Bq, true>(vt, D, ws.st, nk, ws.ot, nqv, ws.alpha);
     }
 
     // O^T back to rows, normalised by the running sums (fully masked queries give zeros).
@@ -343,10 +380,11 @@ void flash_heads(head_rows<const float> q, const kv_source& kv, head_rows<float>
                  const QT& q_transform, index_t q_offset, float scale) {
     const index_t tiles = (lq + Bq - 1) / Bq;
     const index_t group = n_heads / n_kv_heads;
-    // With several query tiles per head, each thread first copies the keys and values of its
-    // head into contiguous rows: every tile then streams them sequentially (prefetchers
-    // follow) instead of gathering rows a page apart from a [L, H*D] projection once per tile.
-    const bool pack_heads = tiles > 1 && (kv.k_row_stride != D || kv.v_row_stride != D);
+    // With several query tiles per head, each thread first packs the keys and values of its
+    // head: key rows contiguous (copied only from a [L, H*D] projection, whose rows sit pages
+    // apart), values transposed per key tile. Every tile then streams them sequentially.
+    const bool pack_heads = tiles > 1;
+    const bool copy_keys = kv.k_row_stride != D;
     for_each_item_with_workspace<flash_workspace<D, Bq, Bk>>(
         n_heads * tiles, [&](index_t item, flash_workspace<D, Bq, Bk>& ws) {
             const index_t h = item / tiles;
@@ -356,24 +394,27 @@ void flash_heads(head_rows<const float> q, const kv_source& kv, head_rows<float>
             const float* k = kv.k + g * kv.k_head_stride;
             const float* v = kv.v + g * kv.v_head_stride;
             index_t ldk = kv.k_row_stride;
-            index_t ldv = kv.v_row_stride;
+            const float* v_blocks = nullptr;
             if (pack_heads) {
                 if (ws.packed_k != k) {
-                    ws.head_k.resize(kv.length * D);
-                    ws.head_v.resize(kv.length * D);
-                    copy_rows<D>(k, ldk, kv.length, ws.head_k.data());
-                    copy_rows<D>(v, ldv, kv.length, ws.head_v.data());
+                    if (copy_keys) {
+                        ws.head_k.resize(kv.length * D);
+                        copy_rows<D>(k, ldk, kv.length, ws.head_k.data());
+                    }
+                    ws.head_v.resize(round_up(kv.length, Bk) * D);
+                    pack_values_transposed<D, Bk>(v, kv.v_row_stride, kv.length, ws.head_v.data());
                     ws.packed_k = k;
                 }
-                k = ws.head_k.data();
-                v = ws.head_v.data();
-                ldk = D;
-                ldv = D;
+                if (copy_keys) {
+                    k = ws.head_k.data();
+                    ldk = D;
+                }
+                v_blocks = ws.head_v.data();
             }
-            flash_query_tile<D, Bq, Bk>(q.data + h * q.head_stride, q.row_stride, k, ldk, v, ldv,
-                                        out.data + h * out.head_stride, out.row_stride, q_begin,
-                                        std::min(Bq, lq - q_begin), kv.length, q_offset, scale, h,
-                                        mask, bias, q_transform, ws);
+            flash_query_tile<D, Bq, Bk>(q.data + h * q.head_stride, q.row_stride, k, ldk, v,
+                                        kv.v_row_stride, v_blocks, out.data + h * out.head_stride,
+                                        out.row_stride, q_begin, std::min(Bq, lq - q_begin),
+                                        kv.length, q_offset, scale, h, mask, bias, q_transform, ws);
         });
 }
 
