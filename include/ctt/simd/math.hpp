@@ -69,14 +69,15 @@ template <class A>
     // two steps and lets the final multiply overflow or underflow by itself.
 #if defined(__AVX512F__)
     constexpr bool avx512 = std::is_base_of_v<xsimd::avx512f, A>;
-#else
-    constexpr bool avx512 = false;
 #endif
     B xc;
+#if defined(__AVX512F__)
     if constexpr (avx512) {
         // max/min return their second operand when either is NaN: NaN flows through.
         xc = B(_mm512_min_ps(_mm512_set1_ps(89.0f), _mm512_max_ps(_mm512_set1_ps(-104.0f), x)));
-    } else {
+    } else
+#endif
+    {
         xc = xsimd::min(xsimd::max(x, B(-104.0f)), B(89.0f));
     }
     const B n = xsimd::nearbyint(xc * B(1.442695022e+00f));
