@@ -244,6 +244,21 @@ void register_all() {
             }
         }
     }
+    if constexpr (D == 128) {
+        // Long sequences: the unfused path's score matrix (256 MiB per head) no longer fits
+        // in cache, the regime flash attention was designed for.
+        constexpr index_t len = 8192;
+        benchmark::RegisterBenchmark(
+            bench_name("flash", len, len, D, "plain").c_str(),
+            [=](benchmark::State& s) { bm_flash<D>(s, len, len, bench_case::plain); })
+            ->UseRealTime()
+            ->Unit(benchmark::kMillisecond);
+        benchmark::RegisterBenchmark(
+            bench_name("unfused", len, len, D, "plain").c_str(),
+            [=](benchmark::State& s) { bm_unfused<D>(s, len, len, bench_case::plain); })
+            ->UseRealTime()
+            ->Unit(benchmark::kMillisecond);
+    }
     for (index_t lk : {512, 4096, 16384}) {
         benchmark::RegisterBenchmark(bench_name("flash", 1, lk, D, "decode").c_str(),
                                      [=](benchmark::State& s) { bm_decode<D>(s, lk); })
