@@ -195,3 +195,34 @@ TEST_CASE("compiles and agrees for every x86 register width the build can run") 
     CHECK(ctt::simd::tanh(xsimd::batch<float, xsimd::avx512f>(x)).get(0) == ctt::simd::tanh(x));
 #endif
 }
+
+TEST_CASE("exp is bit-identical on every register width, subnormal results included") {
+    // AVX-512 scales by 2^n with one vscalefps, the others in two exponent-field steps.
+    std::size_t checked = 0;
+    for (float x = -110.f; x < 89.5f; x += 0.0137f) {
+        const float wide = ctt::simd::exp(x);
+        CHECK(call_exp(xsimd::batch<float, xsimd::sse2>(x)).get(0) == wide);
+        ++checked;
+    }
+    CHECK(checked > 10000);
+}
+
+TEST_CASE("exp_ftz equals exp except where exp is subnormal, where it is +0") {
+    using B = ctt::simd::batch<float>;
+    using S = xsimd::batch<float, xsimd::sse2>;
+    const auto ftz = [](float x) { return ctt::simd::exp_ftz(B(x)).get(0); };
+    for (float x = -110.f; x < 89.5f; x += 0.0137f) {
+        const float e = ctt::simd::exp(x);
+        const float f = ftz(x);
+        INFO("x = " << x);
+        CHECK(std::fpclassify(f) != FP_SUBNORMAL);
+        CHECK(f == (x < -87.33f ? 0.f : e));
+        CHECK(ctt::simd::exp_ftz(S(x)).get(0) == f);
+    }
+    CHECK(ftz(-87.33f) >= std::numeric_limits<float>::min()); // the bound itself stays normal
+    CHECK(std::bit_cast<std::uint32_t>(ftz(-inf)) == 0u);
+    CHECK(std::bit_cast<std::uint32_t>(ftz(-100.f)) == 0u);
+    CHECK(ftz(inf) == inf);
+    CHECK(std::isnan(ftz(qnan)));
+    CHECK(std::isnan(ctt::simd::exp_ftz(S(qnan)).get(0)));
+}

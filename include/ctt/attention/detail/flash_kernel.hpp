@@ -28,6 +28,7 @@
 
 #include "ctt/attention/attention_concepts.hpp"
 #include "ctt/attention/detail/online_softmax.hpp"
+#include "ctt/kernels/detail/gemm_unroll.hpp"
 #include "ctt/simd/batch.hpp"
 #include "ctt/simd/math.hpp"
 #include "ctt/simd/transpose.hpp"
@@ -99,42 +100,31 @@ template <index_t R, index_t NV, index_t AR, index_t AC, index_t LD, bool Accumu
 inline void tile_fma(const float* a, const float* b, index_t depth, float* c,
                      const float* c_scale) noexcept {
     using batch = simd::batch<float>;
+    using kernels::detail::static_for;
     constexpr index_t W = flash_blocking::lanes;
+    // Constant indices only (static_for), so that every accumulator lives in a register.
     batch acc[R][NV];
     if constexpr (Accumulate) {
         batch s[NV];
-        for (index_t v = 0; v < NV; ++v) {
-            s[v] = batch::load_aligned(c_scale + v * W);
-        }
-        for (index_t r = 0; r < R; ++r) {
-            for (index_t v = 0; v < NV; ++v) {
-                acc[r][v] = batch::load_aligned(c + r * LD + v * W) * s[v];
-            }
-        }
+        static_for<NV>([&](auto v) { s[v] = batch::load_aligned(c_scale + v * W); });
+        static_for<R>([&](auto r) {
+            static_for<NV>(
+                [&](auto v) { acc[r][v] = batch::load_aligned(c + r * LD + v * W) * s[v]; });
+        });
     } else {
-        for (index_t r = 0; r < R; ++r) {
-            for (index_t v = 0; v < NV; ++v) {
-                acc[r][v] = batch(0.0f);
-            }
-        }
+        static_for<R>([&](auto r) { static_for<NV>([&](auto v) { acc[r][v] = batch(0.0f); }); });
     }
     for (index_t t = 0; t < depth; ++t) {
         batch bv[NV];
-        for (index_t v = 0; v < NV; ++v) {
-            bv[v] = batch::load_aligned(b + t * LD + v * W);
-        }
-        for (index_t r = 0; r < R; ++r) {
+        static_for<NV>([&](auto v) { bv[v] = batch::load_aligned(b + t * LD + v * W); });
+        static_for<R>([&](auto r) {
             const batch ab(a[r * AR + t * AC]);
-            for (index_t v = 0; v < NV; ++v) {
-                acc[r][v] = simd::fma(ab, bv[v], acc[r][v]);
-            }
-        }
+            static_for<NV>([&](auto v) { acc[r][v] = simd::fma(ab, bv[v], acc[r][v]); });
+        });
     }
-    for (index_t r = 0; r < R; ++r) {
-        for (index_t v = 0; v < NV; ++v) {
-            acc[r][v].store_aligned(c + r * LD + v * W);
-        }
-    }
+    static_for<R>([&](auto r) {
+        static_for<NV>([&](auto v) { acc[r][v].store_aligned(c + r * LD + v * W); });
+    });
 }
 
 /**
@@ -187,7 +177,7 @@ inline void online_softmax_columns(float* st, index_t nk, float* m, float* l,
         const batch m_new = xsimd::max(m_old, shift[q]);
         m_new.store_aligned(m + q * W);
         shift[q] = xsimd::select(m_new == neg_inf, batch(0.0f), m_new);
-        simd::exp(m_old - shift[q]).store_aligned(alpha + q * W);
+        simd::exp_ftz(m_old - shift[q]).store_aligned(alpha + q * W);
     }
     batch sum[NQ];
     for (index_t q = 0; q < NQ; ++q) {
@@ -196,7 +186,7 @@ inline void online_softmax_columns(float* st, index_t nk, float* m, float* l,
     for (index_t j = 0; j < nk; ++j) {
         for (index_t q = 0; q < NQ; ++q) {
             float* s = st + j * Bq + q * W;
-            const batch p = simd::exp(batch::load_aligned(s) - shift[q]);
+            const batch p = simd::exp_ftz(batch::load_aligned(s) - shift[q]);
             p.store_aligned(s);
             sum[q] += p;
         }

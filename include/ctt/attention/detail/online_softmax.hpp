@@ -53,7 +53,8 @@ inline constexpr float minus_infinity = -std::numeric_limits<float>::infinity();
     return simd::reduce_max(best);
 }
 
-/// `row[t] = exp(row[t] - shift)` (masked -inf entries become exactly 0); returns the sum.
+/// `row[t] = exp(row[t] - shift)` (masked -inf entries and would-be subnormals become exactly 0,
+/// see `simd::exp_ftz`); returns the sum.
 [[nodiscard]] inline float exp_shifted(float* row, index_t n, float shift) noexcept {
     using batch = simd::batch<float>;
     const batch s(shift);
@@ -63,7 +64,7 @@ inline constexpr float minus_infinity = -std::numeric_limits<float>::infinity();
         const batch x = lanes == simd::width<float>
                             ? simd::load(row + i)
                             : simd::load_partial(row + i, lanes, minus_infinity);
-        const batch p = simd::exp(x - s);
+        const batch p = simd::exp_ftz(x - s);
         total += p;
         simd::store_n(row + i, p, lanes);
     });
@@ -99,7 +100,8 @@ inline void online_softmax_step(float* scores, index_t n, float& max, float& sum
     }
     const float block_sum = exp_shifted(scores, n, new_max);
     if (new_max != max) {
-        const float alpha = max == minus_infinity ? 0.0f : std::exp(max - new_max);
+        // exp_ftz(-inf) = 0 covers the first visible block.
+        const float alpha = simd::exp_ftz(simd::batch<float>(max - new_max)).get(0);
         if (sum != 0.0f) {
             scale_row(acc, d, alpha);
         }
