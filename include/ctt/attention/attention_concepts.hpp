@@ -89,8 +89,9 @@ concept column_attention_mask = attention_mask<M> &&
  *        `b.add_column(head, k_pos, q_begin, n, col)` does
  *        `col[t] += bias(head, q_begin + t, k_pos)` for `t < n`.
  *
- * Optional, as for masks: a bias without it is added through a transposed copy of each tile,
- * which costs a few percent of the kernel.
+ * Optional, as for masks: a bias without it is added through a transposed copy of each tile.
+ * Every bias of `position/` has one. Measured with T5's bias on 2048 x 2048 (one thread): the
+ * row form alone costs 21% over no bias at D = 64 and 6% at D = 128, the column form 0-7%.
  */
 template <class B>
 concept column_score_bias = score_bias<B> &&

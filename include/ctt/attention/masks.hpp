@@ -33,6 +33,17 @@ inline void apply_by_pairs(const M& m, index_t q_pos, index_t k_begin, index_t n
     }
 }
 
+/// The column form of `apply_by_pairs`: `col[t] = -inf` where `(q_begin + t, k_pos)` is hidden.
+template <class M>
+inline void apply_column_by_pairs(const M& m, index_t k_pos, index_t q_begin, index_t n,
+                                  float* col) {
+    for (index_t t = 0; t < n; ++t) {
+        if (!m.visible(q_begin + t, k_pos)) {
+            col[t] = masked_score;
+        }
+    }
+}
+
 /// Sets `row[t] = -inf` where `k_begin + t >= k_end` (the tail past a causal boundary). Works
 /// along a key row (positions of keys) or down a column (positions of queries).
 inline void mask_from(index_t k_begin, index_t k_end, index_t n, float* row) noexcept {
@@ -263,10 +274,10 @@ template <attention_mask A, attention_mask B>
     return {a, b};
 }
 
-static_assert(attention_mask<causal_mask>);
-static_assert(attention_mask<key_padding_mask>);
-static_assert(attention_mask<sliding_window_mask>);
-static_assert(attention_mask<symmetric_window_mask>);
+static_assert(column_attention_mask<causal_mask>);
+static_assert(column_attention_mask<key_padding_mask>);
+static_assert(column_attention_mask<sliding_window_mask>);
+static_assert(column_attention_mask<symmetric_window_mask>);
 static_assert(attention_mask<mask_conjunction<causal_mask, key_padding_mask>>);
 static_assert(column_attention_mask<causal_mask>);
 static_assert(column_attention_mask<mask_conjunction<causal_mask, key_padding_mask>>);

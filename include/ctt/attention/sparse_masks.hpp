@@ -41,6 +41,9 @@ struct strided_sparse_mask {
     void apply(index_t q_pos, index_t k_begin, index_t n, float* row) const noexcept {
         detail::apply_by_pairs(*this, q_pos, k_begin, n, row);
     }
+    void apply_column(index_t k_pos, index_t q_begin, index_t n, float* col) const noexcept {
+        detail::apply_column_by_pairs(*this, k_pos, q_begin, n, col);
+    }
 };
 
 /**
@@ -75,6 +78,9 @@ struct fixed_sparse_mask {
     }
     void apply(index_t q_pos, index_t k_begin, index_t n, float* row) const noexcept {
         detail::apply_by_pairs(*this, q_pos, k_begin, n, row);
+    }
+    void apply_column(index_t k_pos, index_t q_begin, index_t n, float* col) const noexcept {
+        detail::apply_column_by_pairs(*this, k_pos, q_begin, n, col);
     }
 
 private:
@@ -179,10 +185,13 @@ struct dalle_mask {
     void apply(index_t q_pos, index_t k_begin, index_t n, float* row) const noexcept {
         detail::apply_by_pairs(*this, q_pos, k_begin, n, row);
     }
+    void apply_column(index_t k_pos, index_t q_begin, index_t n, float* col) const noexcept {
+        detail::apply_column_by_pairs(*this, k_pos, q_begin, n, col);
+    }
 };
 
-static_assert(attention_mask<strided_sparse_mask>);
-static_assert(attention_mask<fixed_sparse_mask>);
-static_assert(attention_mask<dalle_mask>);
+static_assert(column_attention_mask<strided_sparse_mask>);
+static_assert(column_attention_mask<fixed_sparse_mask>);
+static_assert(column_attention_mask<dalle_mask>);
 
 } // namespace ctt

@@ -675,7 +675,13 @@ inline void safetensors_file::parse_entry(const std::string& name, const nlohman
     }
     const std::uint64_t begin = unsigned_field(name, "data_offsets", (*offsets_it)[0]);
     const std::uint64_t end = unsigned_field(name, "data_offsets", (*offsets_it)[1]);
-    const std::string range = "[" + std::to_string(begin) + ", " + std::to_string(end) + "]";
+    // Appended piece by piece: `"[" + std::to_string(..)` trips GCC 12's false -Wrestrict
+    // (PR 105329) in some inlining contexts.
+    std::string range = "[";
+    range += std::to_string(begin);
+    range += ", ";
+    range += std::to_string(end);
+    range += ']';
     if (begin > end) {
         fail("tensor " + quoted + ": data_offsets " + range + " end before they begin");
     }

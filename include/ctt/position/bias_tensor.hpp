@@ -85,6 +85,22 @@ public:
         });
     }
 
+    void add_column(index_t head, index_t k_pos, index_t q_begin, index_t n, float* col) const {
+        if (n == 0) {
+            return;
+        }
+        const index_t i = detail::query_row(q_begin, q_offset_, q_len_);
+        static_cast<void>(detail::query_row(q_begin + n - 1, q_offset_, q_len_)); // last in range
+        if (heads_ != 1) {
+            detail::check_at_most(CTT_MSG_BIAS_TENSOR_HEADS, head + 1, heads_);
+        }
+        detail::check_at_most(CTT_MSG_VIEW_BOUNDS, k_pos + 1, k_len_);
+        const float* src = data_ + head * head_stride_ + i * row_stride_ + k_pos;
+        for (index_t t = 0; t < n; ++t) {
+            col[t] += src[t * row_stride_];
+        }
+    }
+
 private:
     const float* data_;
     index_t heads_;
@@ -95,6 +111,6 @@ private:
     index_t q_offset_;
 };
 
-static_assert(score_bias<bias_tensor>);
+static_assert(column_score_bias<bias_tensor>);
 
 } // namespace ctt

@@ -198,6 +198,33 @@ public:
         }
     }
 
+    void add_column(index_t head, index_t k_pos, index_t q_begin, index_t n, float* col) const {
+        if (n == 0) {
+            return;
+        }
+        const index_t i0 = detail::query_row(q_begin, opt_.q_offset, q_len_);
+        static_cast<void>(detail::query_row(q_begin + n - 1, opt_.q_offset, q_len_)); // last too
+        detail::check_at_most(CTT_MSG_VIEW_BOUNDS, k_pos + 1, k_len_);
+        // Index of (q_begin + t, k_pos) in the relative-position tables: rel0 + t.
+        const std::ptrdiff_t rel0 =
+            static_cast<std::ptrdiff_t>(q_begin) - static_cast<std::ptrdiff_t>(k_pos) - rel_min_;
+        const float s = opt_.scale;
+        if (opt_.c2p) {
+            const float* c = c2p_.data() + (head * q_len_ + i0) * buckets_;
+            for (index_t t = 0; t < n; ++t) {
+                const auto d = static_cast<index_t>(rel0 + static_cast<std::ptrdiff_t>(t));
+                col[t] += s * c[t * buckets_ + c2p_index_[d]];
+            }
+        }
+        if (opt_.p2c) {
+            const float* p = p2c_.data() + (head * k_len_ + k_pos) * buckets_;
+            for (index_t t = 0; t < n; ++t) {
+                const auto d = static_cast<index_t>(rel0 + static_cast<std::ptrdiff_t>(t));
+                col[t] += s * p[p2c_index_[d]];
+            }
+        }
+    }
+
 private:
     /// `out[h][r][b] = x_r^h . table_b^h` for every head, row and bucket.
     std::vector<float> project(matrix_ref x, matrix_ref table) const {
@@ -226,6 +253,6 @@ private:
     std::vector<index_t> p2c_index_;
 };
 
-static_assert(score_bias<deberta_relative_bias>);
+static_assert(column_score_bias<deberta_relative_bias>);
 
 } // namespace ctt

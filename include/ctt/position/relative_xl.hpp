@@ -145,6 +145,23 @@ public:
         }
     }
 
+    void add_column(index_t head, index_t k_pos, index_t q_begin, index_t n, float* col) const {
+        const auto rlen = static_cast<std::ptrdiff_t>(r_.rows);
+        for (index_t t = 0; t < n; ++t) {
+            const index_t q_pos = q_begin + t;
+            const index_t i = detail::query_row(q_pos, q_offset_, q_len_);
+            const std::ptrdiff_t dist =
+                static_cast<std::ptrdiff_t>(q_pos) - static_cast<std::ptrdiff_t>(k_pos);
+            const std::ptrdiff_t r = first_distance_ - dist;
+            if (r < 0 || r >= rlen) {
+                continue;
+            }
+            const float* qv = qv_.data() + i * width_ + head * head_dim_;
+            const float* rr = r_.row(static_cast<index_t>(r)) + head * head_dim_;
+            col[t] += scale_ * detail::dot(qv, rr, head_dim_);
+        }
+    }
+
 private:
     index_t q_len_;
     index_t width_;
@@ -157,6 +174,6 @@ private:
     std::vector<float> qv_;
 };
 
-static_assert(score_bias<xl_relative_bias>);
+static_assert(column_score_bias<xl_relative_bias>);
 
 } // namespace ctt
