@@ -13,6 +13,7 @@
 
 #include "ctt/attention/attention_concepts.hpp"
 #include "ctt/simd/batch.hpp"
+#include "ctt/simd/denormals.hpp"
 #include "ctt/simd/math.hpp"
 #include "ctt/simd/parallel.hpp"
 
@@ -112,7 +113,8 @@ inline void online_softmax_step(float* scores, index_t n, float& max, float& sum
 }
 
 /// Runs `body(item, workspace)` for items `[0, n)`, statically over the threads, each thread
-/// owning one `Workspace` allocated once for the whole call (never inside the loop).
+/// owning one `Workspace` allocated once for the whole call (never inside the loop). Each
+/// thread runs its items with subnormals flushed to zero (`simd::flush_denormals`).
 template <class Workspace, class Body>
 void for_each_item_with_workspace(index_t n, Body&& body) {
 #if defined(CTT_OPENMP)
@@ -122,6 +124,7 @@ void for_each_item_with_workspace(index_t n, Body&& body) {
 #pragma omp parallel num_threads(threads)
         {
             auto ws = std::make_unique<Workspace>();
+            const simd::flush_denormals ftz;
 #pragma omp for schedule(static)
             for (long long i = 0; i < count; ++i) {
                 body(static_cast<index_t>(i), *ws);
@@ -131,6 +134,7 @@ void for_each_item_with_workspace(index_t n, Body&& body) {
     }
 #endif
     auto ws = std::make_unique<Workspace>();
+    const simd::flush_denormals ftz;
     for (index_t i = 0; i < n; ++i) {
         body(i, *ws);
     }
