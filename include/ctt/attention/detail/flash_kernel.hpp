@@ -127,25 +127,63 @@ inline void tile_fma(const float* a, const float* b, index_t depth, float* c,
     });
 }
 
+/// Where a tile's keys sit in `tile_product`: the rows of `A` (`Q K^T`) or its depth (`P V`).
+enum class keys_are { rows, depth };
+
 /**
  * @brief `c (+)= A b` over a tile: `rows` rows of `A` (`a[r*AR + t*AC]`) against `nqv`
  *        registers of queries, cut into micro-tiles of the register blocking.
+ *
+ * Queries go in groups of `flash_blocking::vecs` registers; group g uses only its first
+ * `keys[g]` keys (the rest are hidden from all its queries), as rows or as depth.
  */
-template <index_t AR, index_t AC, index_t LD, bool Accumulate>
+template <index_t AR, index_t AC, index_t LD, bool Accumulate, keys_are Keys>
 inline void tile_product(const float* a, index_t rows, const float* b, index_t depth, float* c,
-                         index_t nqv, const float* c_scale) noexcept {
+                         index_t nqv, const float* c_scale, const index_t* keys) noexcept {
     constexpr index_t W = flash_blocking::lanes;
     constexpr index_t NV = flash_blocking::vecs;
     constexpr index_t RB = flash_blocking::rows;
-    for (index_t q0 = 0; q0 < nqv; q0 += NV) {
+    for (index_t q0 = 0, g = 0; q0 < nqv; q0 += NV, ++g) {
+        const index_t n_rows = Keys == keys_are::rows ? keys[g] : rows;
+        const index_t n_depth = Keys == keys_are::depth ? keys[g] : depth;
         with_static_rows<NV>(std::min(NV, nqv - q0), [&]<index_t V>() {
-            for (index_t r0 = 0; r0 < rows; r0 += RB) {
-                with_static_rows<RB>(std::min(RB, rows - r0), [&]<index_t R>() {
-                    tile_fma<R, V, AR, AC, LD, Accumulate>(a + r0 * AR, b + q0 * W, depth,
+            for (index_t r0 = 0; r0 < n_rows; r0 += RB) {
+                with_static_rows<RB>(std::min(RB, n_rows - r0), [&]<index_t R>() {
+                    tile_fma<R, V, AR, AC, LD, Accumulate>(a + r0 * AR, b + q0 * W, n_depth,
                                                            c + r0 * LD + q0 * W, c_scale + q0 * W);
                 });
             }
         });
+    }
+}
+
+/**
+ * @brief Keys of a partially visible tile that each query group needs: all but the trailing
+ *        micro-rows of keys that `mask` hides from every query of the group (the part of a
+ *        causal diagonal tile past the group's last query). Those rows of `st` become -inf.
+ */
+template <index_t Bq, class M>
+inline void visible_keys_per_group(const M& mask, index_t pos0, index_t nq, index_t k0, index_t nk,
+                                   float* st, index_t* keys) noexcept {
+    constexpr index_t W = flash_blocking::lanes;
+    constexpr index_t G = flash_blocking::vecs * W;
+    constexpr index_t RB = flash_blocking::rows;
+    for (index_t q0 = 0, g = 0; q0 < nq; q0 += G, ++g) {
+        const index_t q_end = std::min(nq, q0 + G);
+        index_t n = nk;
+        while (n > 0) {
+            const index_t r0 = (n - 1) / RB * RB;
+            if (mask.classify(pos0 + q0, pos0 + q_end, k0 + r0, k0 + n) !=
+                tile_visibility::hidden) {
+                break;
+            }
+            n = r0;
+        }
+        keys[g] = n;
+        const index_t lanes_end = std::min(round_up(q_end, W), q0 + G);
+        for (index_t j = n; j < nk; ++j) {
+            std::fill(st + j * Bq + q0, st + j * Bq + lanes_end, minus_infinity);
+        }
     }
 }
 
@@ -268,6 +306,7 @@ void flash_query_tile(const float* q, index_t ldq, const float* k, index_t ldk, 
     const index_t pos0 = q_offset + q_begin;
     const index_t nq_padded = round_up(nq, T);
     const index_t nqv = (nq + W - 1) / W;
+    constexpr index_t groups = (Bq / W + flash_blocking::vecs - 1) / flash_blocking::vecs;
 
     // Q^T: rows loaded, transformed and scaled, then transposed (zero padding).
     for (index_t r = 0; r < nq_padded; ++r) {
@@ -299,9 +338,15 @@ void flash_query_tile(const float* q, index_t ldq, const float* k, index_t ldk, 
             copy_rows<D>(kt, ldk, nk, ws.k);
             kt = ws.k;
         }
-        tile_product<D, 1, Bq, false>(kt, nk, ws.qt, D, ws.st, nqv, nullptr);
-
         const bool partial = vis == tile_visibility::partial;
+        index_t keys[groups];
+        if (partial) {
+            visible_keys_per_group<Bq>(mask, pos0, nq, k0, nk, ws.st, keys);
+        } else {
+            std::fill(keys, keys + groups, nk);
+        }
+        tile_product<D, 1, Bq, false, keys_are::rows>(kt, nk, ws.qt, D, ws.st, nqv, nullptr, keys);
+
         if (bias_by_rows || (partial && !column_attention_mask<M>)) {
             const index_t nk_padded = round_up(nk, T);
             transpose_tile(ws.st, Bq, nk_padded, nq_padded, ws.rows, Bk);
@@ -333,15 +378,16 @@ void flash_query_tile(const float* q, index_t ldq, const float* k, index_t ldk, 
         online_softmax_columns<Bq>(ws.st, nk, ws.m, ws.l, ws.alpha);
 
         if (v_blocks != nullptr) {
-            tile_product<Bk, 1, Bq, true>(v_blocks + k0 / Bk * (D * Bk), D, ws.st, nk, ws.ot, nqv,
-                                          ws.alpha);
+            tile_product<Bk, 1, Bq, true, keys_are::depth>(v_blocks + k0 / Bk * (D * Bk), D, ws.st,
+                                                           nk, ws.ot, nqv, ws.alpha, keys);
         } else {
             const float* vt = v + k0 * ldv;
             if (ldv != D) {
                 copy_rows<D>(vt, ldv, nk, ws.v);
                 vt = ws.v;
             }
-            tile_product<1, D, Bq, true>(vt, D, ws.st, nk, ws.ot, nqv, ws.alpha);
+            tile_product<1, D, Bq, true, keys_are::depth>(vt, D, ws.st, nk, ws.ot, nqv, ws.alpha,
+                                                          keys);
         }
     }
 
@@ -375,10 +421,12 @@ void flash_heads(head_rows<const float> q, const kv_source& kv, head_rows<float>
     // apart), values transposed per key tile. Every tile then streams them sequentially.
     const bool pack_heads = tiles > 1;
     const bool copy_keys = kv.k_row_stride != D;
-    for_each_item_with_workspace<flash_workspace<D, Bq, Bk>>(
+    // Query tiles cost differently under a mask (under causal the last sees every key, the
+    // first a few): threads take items one at a time, each head's last tile first.
+    for_each_item_with_workspace<flash_workspace<D, Bq, Bk>, item_schedule::uneven>(
         n_heads * tiles, [&](index_t item, flash_workspace<D, Bq, Bk>& ws) {
             const index_t h = item / tiles;
-            const index_t t = item % tiles;
+            const index_t t = tiles - 1 - item % tiles;
             const index_t g = h / group;
             const index_t q_begin = t * Bq;
             const float* k = kv.k + g * kv.k_head_stride;

@@ -112,10 +112,17 @@ inline void online_softmax_step(float* scores, index_t n, float& max, float& sum
     sum += block_sum;
 }
 
-/// Runs `body(item, workspace)` for items `[0, n)`, statically over the threads, each thread
-/// owning one `Workspace` allocated once for the whole call (never inside the loop). Each
-/// thread runs its items with subnormals flushed to zero (`simd::flush_denormals`).
-template <class Workspace, class Body>
+/// How `for_each_item_with_workspace` hands items to threads.
+enum class item_schedule {
+    equal,  ///< items cost the same: contiguous ranges, one per thread
+    uneven, ///< items cost differently (causal query tiles): one at a time, in order
+};
+
+/// Runs `body(item, workspace)` for items `[0, n)` over the threads, each thread owning one
+/// `Workspace` allocated once for the whole call (never inside the loop). Each thread runs its
+/// items with subnormals flushed to zero (`simd::flush_denormals`). Items are independent, so
+/// the results do not depend on which thread runs which.
+template <class Workspace, item_schedule Schedule = item_schedule::equal, class Body>
 void for_each_item_with_workspace(index_t n, Body&& body) {
 #if defined(CTT_OPENMP)
     const int threads = simd::max_threads();
@@ -125,9 +132,16 @@ void for_each_item_with_workspace(index_t n, Body&& body) {
         {
             auto ws = std::make_unique<Workspace>();
             const simd::flush_denormals ftz;
+            if constexpr (Schedule == item_schedule::equal) {
 #pragma omp for schedule(static)
-            for (long long i = 0; i < count; ++i) {
-                body(static_cast<index_t>(i), *ws);
+                for (long long i = 0; i < count; ++i) {
+                    body(static_cast<index_t>(i), *ws);
+                }
+            } else {
+#pragma omp for schedule(dynamic, 1)
+                for (long long i = 0; i < count; ++i) {
+                    body(static_cast<index_t>(i), *ws);
+                }
             }
         }
         return;
