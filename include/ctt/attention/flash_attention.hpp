@@ -10,6 +10,9 @@
  * - `attention_heads<D>`: every head of `[L, H*D]` projections, with GQA/MQA and OpenMP over
  *   (head, query tile) items, or over a `kv_cache`.
  * A single query (`Lq = 1`) takes the decode path (`decode_attention.hpp`).
+ *
+ * The kernels flush subnormals to zero while they run (`simd::flush_denormals`, restored on
+ * return): a value below 2^-126 changes no sum it joins, but slows every x86 FMA it enters.
  */
 
 #include "ctt/attention/attention_concepts.hpp"
