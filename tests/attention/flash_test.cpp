@@ -251,3 +251,43 @@ TEST_CASE("attention_heads: GQA, bias per head, padding; identical for 1 and 2 t
         }
     }
 }
+
+TEST_CASE("a second call over the same buffers with new keys sees the new keys") {
+    // Each thread keeps its workspace, and the packed keys of a head, between calls: the
+    // packing must not be reused because the address is the same.
+    constexpr index_t D = 32;
+    const index_t heads = 2;
+    const index_t len = 300; // two query tiles: the packed path
+    ctt::tensor<float, ctt::shape<dyn, dyn>> q(len, heads * D);
+    ctt::tensor<float, ctt::shape<dyn, dyn>> k(len, heads * D);
+    ctt::tensor<float, ctt::shape<dyn, dyn>> out(len, heads * D);
+    std::mt19937 gen(5);
+    std::normal_distribution<float> dist;
+    for (auto* t : {&q, &k}) {
+        for (float& x : *t) {
+            x = dist(gen);
+        }
+    }
+    for (int call = 0; call < 2; ++call) {
+        ctt::attention_heads<D>(q.view(), k.view(), k.view(), out.view(), ctt::causal_mask{},
+                                ctt::no_bias{}, ctt::no_transform{}, {}, heads, heads);
+        ctt::tensor_view<const float, ctt::shape<dyn, dyn>> qc = q.view();
+        ctt::tensor_view<const float, ctt::shape<dyn, dyn>> kc = k.view();
+        for (index_t h = 0; h < heads; ++h) {
+            ctt::tensor<float, ctt::shape<dyn, D>> ref(len);
+            ctt::reference_attention(qc.cols<D>(h * D), kc.cols<D>(h * D), kc.cols<D>(h * D),
+                                     ref.view(), ctt::causal_mask{});
+            float err = 0;
+            for (index_t i = 0; i < len; ++i) {
+                for (index_t c = 0; c < D; ++c) {
+                    err = std::max(err, std::abs(out(i, h * D + c) - ref(i, c)));
+                }
+            }
+            INFO("call " << call << " head " << h);
+            CHECK(err <= 2e-5f * std::max(1.0f, max_abs(ref)));
+        }
+        for (float& x : k) {
+            x = -0.5f * x + 0.25f;
+        }
+    }
+}

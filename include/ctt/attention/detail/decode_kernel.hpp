@@ -27,6 +27,12 @@ struct decode_workspace {
     std::vector<float> scores; ///< group x decode_block
 };
 
+/// Per-call buffers of the calling thread: transformed queries and each chunk's partial state.
+struct decode_call_buffers {
+    std::vector<float> queries;
+    std::vector<float> state;
+};
+
 /// `q . k` for one key row, as a register of partial sums (reduced by the caller).
 template <index_t D>
 [[nodiscard]] inline simd::batch<float> dot_partial(const float* q, const float* k) noexcept {
@@ -144,7 +150,10 @@ void decode_heads(head_rows<const float> q, const kv_source& kv, head_rows<float
     const index_t n_chunks = (std::max<index_t>(lk, 1) + chunk_len - 1) / chunk_len;
     constexpr index_t S = D + 2;
 
-    std::vector<float> qs(n_heads * D);
+    // Reused from call to call (a decoder calls this once per layer and token).
+    decode_call_buffers& buffers = thread_workspace<decode_call_buffers>();
+    std::vector<float>& qs = buffers.queries;
+    qs.resize(n_heads * D);
     for (index_t h = 0; h < n_heads; ++h) {
         float* row = qs.data() + h * D;
         std::memcpy(row, q.data + h * q.head_stride, D * sizeof(float));
@@ -153,7 +162,8 @@ void decode_heads(head_rows<const float> q, const kv_source& kv, head_rows<float
         }
         scale_row(row, D, scale);
     }
-    std::vector<float> state(n_chunks * n_heads * S, 0.0f);
+    std::vector<float>& state = buffers.state;
+    state.assign(n_chunks * n_heads * S, 0.0f);
     for (index_t i = 0; i < n_chunks * n_heads; ++i) {
         state[i * S + D] = minus_infinity;
     }

@@ -73,6 +73,9 @@ struct flash_workspace {
     std::vector<float> head_k;
     std::vector<float> head_v;
     const float* packed_k = nullptr;
+
+    /// A new call: the packed head, if any, is stale (the same address may hold new keys).
+    void reset() noexcept { packed_k = nullptr; }
 };
 
 /// Calls `f.template operator()<R>()` with `R == n`, for `1 <= n <= Max`.

@@ -118,8 +118,29 @@ enum class item_schedule {
     uneven, ///< items cost differently (causal query tiles): one at a time, in order
 };
 
-/// Runs `body(item, workspace)` for items `[0, n)` over the threads, each thread owning one
-/// `Workspace` allocated once for the whole call (never inside the loop). Each thread runs its
+/**
+ * @brief The calling thread's `Workspace`: created (zeroed) on the thread's first call and
+ *        kept for the next ones, with `reset()` run at the start of each call if it has one.
+ *
+ * Attention runs once per layer and token when decoding; allocating and zeroing half a
+ * megabyte of tiles per thread per call cost as much as a 128-token call itself. The price is
+ * memory held between calls: one workspace per thread and kernel, which keeps the capacity of
+ * its largest packed head.
+ */
+template <class Workspace>
+Workspace& thread_workspace() {
+    thread_local std::unique_ptr<Workspace> ws;
+    if (!ws) {
+        ws = std::make_unique<Workspace>();
+    }
+    if constexpr (requires(Workspace & w) { w.reset(); }) {
+        ws->reset();
+    }
+    return *ws;
+}
+
+/// Runs `body(item, workspace)` for items `[0, n)` over the threads, each thread using its
+/// `thread_workspace<Workspace>()` (never allocating inside the loop). Each thread runs its
 /// items with subnormals flushed to zero (`simd::flush_denormals`). Items are independent, so
 /// the results do not depend on which thread runs which.
 template <class Workspace, item_schedule Schedule = item_schedule::equal, class Body>
@@ -130,27 +151,27 @@ void for_each_item_with_workspace(index_t n, Body&& body) {
         const auto count = static_cast<long long>(n);
 #pragma omp parallel num_threads(threads)
         {
-            auto ws = std::make_unique<Workspace>();
+            Workspace& ws = thread_workspace<Workspace>();
             const simd::flush_denormals ftz;
             if constexpr (Schedule == item_schedule::equal) {
 #pragma omp for schedule(static)
                 for (long long i = 0; i < count; ++i) {
-                    body(static_cast<index_t>(i), *ws);
+                    body(static_cast<index_t>(i), ws);
                 }
             } else {
 #pragma omp for schedule(dynamic, 1)
                 for (long long i = 0; i < count; ++i) {
-                    body(static_cast<index_t>(i), *ws);
+                    body(static_cast<index_t>(i), ws);
                 }
             }
         }
         return;
     }
 #endif
-    auto ws = std::make_unique<Workspace>();
+    Workspace& ws = thread_workspace<Workspace>();
     const simd::flush_denormals ftz;
     for (index_t i = 0; i < n; ++i) {
-        body(i, *ws);
+        body(i, ws);
     }
 }
 
