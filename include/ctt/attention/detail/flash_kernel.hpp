@@ -60,7 +60,7 @@ struct flash_workspace {
     static_assert(Bk % block == 0, "flash: the key tile must hold whole transpose blocks");
     alignas(64) float qt[padded_d * Bq]; ///< scaled, transformed queries, transposed
     alignas(64) float k[Bk * D];         ///< key rows, when the source's are not contiguous
-    alignas(64) float v[Bk * D];         ///< value rows, likewise
+    alignas(64) float v[D * Bk];         ///< values of one key tile, transposed
     alignas(64) float st[Bk * Bq];       ///< scores, then probabilities, transposed
     alignas(64) float ot[padded_d * Bq]; ///< unnormalised outputs, transposed
     /// Row-major staging: the query tile as loaded, the output before the store, and the
@@ -140,7 +140,8 @@ enum class keys_are { rows, depth };
  * Queries go in groups of `flash_blocking::vecs` registers; group g uses only its first
  * `keys[g]` keys (the rest are hidden from all its queries), as rows or as depth.
  */
-template <index_t AR, index_t AC, index_t LD, bool Accumulate, keys_are Keys>
+template <index_t AR, index_t AC, index_t LD, bool Accumulate, keys_are Keys,
+          index_t StaticRows = 0>
 inline void tile_product(const float* a, index_t rows, const float* b, index_t depth, float* c,
                          index_t nqv, const float* c_scale, const index_t* keys) noexcept {
     constexpr index_t W = flash_blocking::lanes;
@@ -150,11 +151,25 @@ inline void tile_product(const float* a, index_t rows, const float* b, index_t d
         const index_t n_rows = Keys == keys_are::rows ? keys[g] : rows;
         const index_t n_depth = Keys == keys_are::depth ? keys[g] : depth;
         with_static_rows<NV>(std::min(NV, nqv - q0), [&]<index_t V>() {
-            for (index_t r0 = 0; r0 < n_rows; r0 += RB) {
-                with_static_rows<RB>(std::min(RB, n_rows - r0), [&]<index_t R>() {
-                    tile_fma<R, V, AR, AC, LD, Accumulate>(a + r0 * AR, b + q0 * W, n_depth,
-                                                           c + r0 * LD + q0 * W, c_scale + q0 * W);
-                });
+            const auto micro = [&]<index_t R>(index_t r0) {
+                tile_fma<R, V, AR, AC, LD, Accumulate>(a + r0 * AR, b + q0 * W, n_depth,
+                                                       c + r0 * LD + q0 * W, c_scale + q0 * W);
+            };
+            if constexpr (StaticRows > 0) {
+                // Rows known at compile time (the head dimension): only the micro-kernels
+                // that occur are instantiated.
+                constexpr index_t full = StaticRows / RB * RB;
+                for (index_t r0 = 0; r0 < full; r0 += RB) {
+                    micro.template operator()<RB>(r0);
+                }
+                if constexpr (StaticRows % RB != 0) {
+                    micro.template operator()<StaticRows % RB>(full);
+                }
+            } else {
+                for (index_t r0 = 0; r0 < n_rows; r0 += RB) {
+                    with_static_rows<RB>(std::min(RB, n_rows - r0),
+                                         [&]<index_t R>() { micro.template operator()<R>(r0); });
+                }
             }
         });
     }
@@ -380,18 +395,15 @@ void flash_query_tile(const float* q, index_t ldq, const float* k, index_t ldk, 
         }
         online_softmax_columns<Bq>(ws.st, nk, ws.m, ws.l, ws.alpha);
 
+        // Values transposed by key tile: packed once per head, or here for this tile alone.
+        const float* vt = ws.v;
         if (v_blocks != nullptr) {
-            tile_product<Bk, 1, Bq, true, keys_are::depth>(v_blocks + k0 / Bk * (D * Bk), D, ws.st,
-                                                           nk, ws.ot, nqv, ws.alpha, keys);
+            vt = v_blocks + k0 / Bk * (D * Bk);
         } else {
-            const float* vt = v + k0 * ldv;
-            if (ldv != D) {
-                copy_rows<D>(vt, ldv, nk, ws.v);
-                vt = ws.v;
-            }
-            tile_product<1, D, Bq, true, keys_are::depth>(vt, D, ws.st, nk, ws.ot, nqv, ws.alpha,
-                                                          keys);
+            pack_values_transposed<D, Bk>(v + k0 * ldv, ldv, nk, ws.v);
         }
+        tile_product<Bk, 1, Bq, true, keys_are::depth, D>(vt, D, ws.st, nk, ws.ot, nqv, ws.alpha,
+                                                          keys);
     }
 
     // O^T back to rows, normalised by the running sums (fully masked queries give zeros).
