@@ -437,8 +437,12 @@ void flash_heads(head_rows<const float> q, const kv_source& kv, head_rows<float>
     const bool pack_heads = tiles > 1;
     const bool copy_keys = kv.k_row_stride != D;
     // Query tiles cost differently under a mask (under causal the last sees every key, the
-    // first a few): threads take items one at a time, each head's last tile first.
-    for_each_item_with_workspace<flash_workspace<D, Bq, Bk>, item_schedule::uneven>(
+    // first a few): threads then take items one at a time, each head's last tile first.
+    // Without a mask they cost the same, and contiguous ranges keep each head on one thread
+    // (one packing of its keys and values).
+    constexpr item_schedule schedule =
+        is_no_mask_v<M> ? item_schedule::equal : item_schedule::uneven;
+    for_each_item_with_workspace<flash_workspace<D, Bq, Bk>, schedule>(
         n_heads * tiles, [&](index_t item, flash_workspace<D, Bq, Bk>& ws) {
             const index_t h = item / tiles;
             const index_t t = tiles - 1 - item % tiles;
