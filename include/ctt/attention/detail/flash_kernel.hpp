@@ -11,12 +11,14 @@
  * - `S^T = K Q^T` is a register-blocked micro-kernel that broadcasts one key element against
  *   registers of queries. Key rows are read in place when they are contiguous (a KV cache) and
  *   copied otherwise: the rows of a `[L, H*D]` projection sit a multiple of 4 KiB apart and
- *   would all fall in one L1 set. Nothing is transposed per key tile;
+ *   would all fall in one L1 set;
  * - the online softmax runs down the key rows of `S^T`: maxima, exponentials and sums are
  *   vertical register operations, one query per lane, with no horizontal reductions;
  * - `O^T += V^T P^T` is the same micro-kernel broadcasting one value element against
- *   registers of probabilities. The rescaling of the running output by `exp(m_old - m_new)`
- *   happens as it loads `O^T`, not in a separate pass;
+ *   registers of probabilities, from values transposed by key tile. The rescaling of the
+ *   running output by `exp(m_old - m_new)` happens as it loads `O^T`, not in a separate pass;
+ * - with several query tiles per head, each thread packs a head's keys and values once
+ *   (`flash_heads`), so the tiles stream them sequentially; a lone tile packs as it goes;
  * - score biases and masks run on key rows of `S^T` (`add_column`, `apply_column`); one
  *   without a column form sees ordinary score rows through a transposed copy of the tile.
  * The workspace is sized from the static head dimension and tile sizes only.
@@ -43,7 +45,7 @@ struct flash_blocking {
     static constexpr index_t vecs = 3;
 };
 
-/// Default tile sizes: 96 queries (two micro-tiles of 48 lanes) against key tiles of 128.
+/// Default tile sizes: 192 queries (four groups of 48 lanes) against key tiles of 128.
 inline constexpr index_t flash_block_q = 192;
 inline constexpr index_t flash_block_k = 128;
 
@@ -69,7 +71,8 @@ struct flash_workspace {
     alignas(64) float m[Bq];     ///< running maxima, one per query
     alignas(64) float l[Bq];     ///< running sums
     alignas(64) float alpha[Bq]; ///< this tile's rescaling of the running output
-    /// One head's keys and values with contiguous rows (`flash_heads`), and whose they are.
+    /// One head's keys (contiguous rows) and values (transposed by key tile), packed by
+    /// `flash_heads`, and whose keys they are.
     std::vector<float> head_k;
     std::vector<float> head_v;
     const float* packed_k = nullptr;
