@@ -27,4 +27,18 @@ public:
     using std::out_of_range::out_of_range;
 };
 
+namespace detail {
+
+/// Concatenates the parts of an error message by appending each (`const char*`, `std::string`,
+/// `char`). Messages are built this way rather than as `"text " + std::to_string(n)`, which
+/// makes GCC 12 warn falsely under -Wrestrict in some inlining contexts (GCC PR 105329).
+template <class... Parts>
+[[nodiscard]] std::string message(const Parts&... parts) {
+    std::string text;
+    ((text += parts), ...);
+    return text;
+}
+
+} // namespace detail
+
 } // namespace ctt

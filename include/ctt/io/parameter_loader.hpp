@@ -75,7 +75,8 @@ public:
                 msg += std::string("\n  ") + what + " '" + names[i] + "'";
             }
             if (names.size() > shown) {
-                msg += "\n  ... and " + std::to_string(names.size() - shown) + " more " + what;
+                msg += detail::message("\n  ... and ", std::to_string(names.size() - shown),
+                                       " more ", what);
             }
         };
         list("missing tensor", missing_);

@@ -511,17 +511,18 @@ private:
 inline void safetensors_file::parse() {
     const std::span<const std::byte> bytes = file_bytes();
     if (bytes.size() < 8) {
-        fail("file is " + std::to_string(bytes.size()) +
-             " bytes long, shorter than the 8-byte header length");
+        fail(detail::message("file is ", std::to_string(bytes.size()),
+                             " bytes long, shorter than the 8-byte header length"));
     }
     const std::uint64_t header_length = detail::read_le<std::uint64_t>(bytes.data());
     if (header_length > max_header_bytes) {
-        fail("header length " + std::to_string(header_length) + " exceeds the limit of " +
-             std::to_string(max_header_bytes) + " bytes");
+        fail(detail::message("header length ", std::to_string(header_length),
+                             " exceeds the limit of ", std::to_string(max_header_bytes), " bytes"));
     }
     if (header_length > bytes.size() - 8) {
-        fail("header length " + std::to_string(header_length) + " runs past the end of the file (" +
-             std::to_string(bytes.size()) + " bytes)");
+        fail(detail::message("header length ", std::to_string(header_length),
+                             " runs past the end of the file (", std::to_string(bytes.size()),
+                             " bytes)"));
     }
     buffer_start_ = 8 + static_cast<std::size_t>(header_length);
     const auto* text = reinterpret_cast<const char*>(bytes.data() + 8); // NOLINT
@@ -530,24 +531,25 @@ inline void safetensors_file::parse() {
     // Duplicate keys are refused too: JSON leaves their meaning open, so the file is ambiguous.
     constexpr int deepest = 8;
     std::vector<std::set<std::string>> keys_seen;
-    const nlohmann::json::parser_callback_t on_event =
-        [&](int depth, nlohmann::json::parse_event_t event, nlohmann::json& parsed) {
-            using ev = nlohmann::json::parse_event_t;
-            if ((event == ev::object_start || event == ev::array_start) && depth >= deepest) {
-                fail("header nests deeper than " + std::to_string(deepest) + " levels");
+    const nlohmann::json::parser_callback_t on_event = [&](int depth,
+                                                           nlohmann::json::parse_event_t event,
+                                                           nlohmann::json& parsed) {
+        using ev = nlohmann::json::parse_event_t;
+        if ((event == ev::object_start || event == ev::array_start) && depth >= deepest) {
+            fail(detail::message("header nests deeper than ", std::to_string(deepest), " levels"));
+        }
+        if (event == ev::object_start) {
+            keys_seen.emplace_back();
+        } else if (event == ev::object_end && !keys_seen.empty()) {
+            keys_seen.pop_back();
+        } else if (event == ev::key && !keys_seen.empty()) {
+            const auto& key = parsed.get_ref<const std::string&>();
+            if (!keys_seen.back().insert(key).second) {
+                fail("header repeats the key " + detail::quote_name(key));
             }
-            if (event == ev::object_start) {
-                keys_seen.emplace_back();
-            } else if (event == ev::object_end && !keys_seen.empty()) {
-                keys_seen.pop_back();
-            } else if (event == ev::key && !keys_seen.empty()) {
-                const auto& key = parsed.get_ref<const std::string&>();
-                if (!keys_seen.back().insert(key).second) {
-                    fail("header repeats the key " + detail::quote_name(key));
-                }
-            }
-            return true;
-        };
+        }
+        return true;
+    };
     nlohmann::json header;
     try {
         header = nlohmann::json::parse(text, text + header_length, on_event);
@@ -675,13 +677,8 @@ inline void safetensors_file::parse_entry(const std::string& name, const nlohman
     }
     const std::uint64_t begin = unsigned_field(name, "data_offsets", (*offsets_it)[0]);
     const std::uint64_t end = unsigned_field(name, "data_offsets", (*offsets_it)[1]);
-    // Appended piece by piece: `"[" + std::to_string(..)` trips GCC 12's false -Wrestrict
-    // (PR 105329) in some inlining contexts.
-    std::string range = "[";
-    range += std::to_string(begin);
-    range += ", ";
-    range += std::to_string(end);
-    range += ']';
+    const std::string range =
+        detail::message("[", std::to_string(begin), ", ", std::to_string(end), "]");
     if (begin > end) {
         fail("tensor " + quoted + ": data_offsets " + range + " end before they begin");
     }

@@ -154,8 +154,8 @@ template <id_range Ids, std::integral Id>
                                                         index_t past_length = 0) {
     if constexpr (std::is_signed_v<Id>) {
         if (padding_idx < 0) {
-            throw value_error("roberta_position_ids: padding_idx " + std::to_string(padding_idx) +
-                              " is negative");
+            throw value_error(detail::message("roberta_position_ids: padding_idx ",
+                                              std::to_string(padding_idx), " is negative"));
         }
     }
     const auto n = static_cast<index_t>(std::ranges::size(input_ids));

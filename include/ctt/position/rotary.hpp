@@ -75,8 +75,9 @@ public:
         , cos_(half_ * max_positions)
         , sin_(half_ * max_positions) {
         if (rotary_dim == 0 || rotary_dim % 2 != 0) {
-            throw value_error("rotary_embedding: rotary_dim " + std::to_string(rotary_dim) +
-                              " must be even and positive");
+            throw value_error(detail::message("rotary_embedding: rotary_dim ",
+                                              std::to_string(rotary_dim),
+                                              " must be even and positive"));
         }
         const auto fbase = static_cast<double>(static_cast<float>(base));
         for (index_t k = 0; k < half_; ++k) {
@@ -162,8 +163,9 @@ private:
         }
     }
     [[noreturn, gnu::noinline, gnu::cold]] void throw_position(index_t pos) const {
-        throw value_error("rotary_embedding: position " + std::to_string(pos) +
-                          " is past the table of " + std::to_string(max_positions_) + " positions");
+        throw value_error(detail::message("rotary_embedding: position ", std::to_string(pos),
+                                          " is past the table of ", std::to_string(max_positions_),
+                                          " positions"));
     }
 
     index_t rotary_dim_;
