@@ -113,23 +113,24 @@ public:
     [[nodiscard]] float slope(index_t head) const noexcept { return slopes_[head]; }
 
     void add(index_t head, index_t q_pos, index_t k_begin, index_t n, float* row) const {
-        const float m = -slopes_[head];
-        for (index_t t = 0; t < n; ++t) {
-            const index_t k = k_begin + t;
-            const index_t dist = k > q_pos ? k - q_pos : q_pos - k;
-            row[t] += m * static_cast<float>(dist);
-        }
+        add_distances(head, q_pos, k_begin, n, row);
     }
+    /// The distance is symmetric: a key's column is the same run seen from the key.
     void add_column(index_t head, index_t k_pos, index_t q_begin, index_t n, float* col) const {
-        const float m = -slopes_[head];
-        for (index_t t = 0; t < n; ++t) {
-            const index_t q = q_begin + t;
-            const index_t dist = k_pos > q ? k_pos - q : q - k_pos;
-            col[t] += m * static_cast<float>(dist);
-        }
+        add_distances(head, k_pos, q_begin, n, col);
     }
 
 private:
+    /// `out[t] += -slope[head] * |first + t - from|`.
+    void add_distances(index_t head, index_t from, index_t first, index_t n, float* out) const {
+        const float m = -slopes_[head];
+        for (index_t t = 0; t < n; ++t) {
+            const index_t p = first + t;
+            const index_t dist = p > from ? p - from : from - p;
+            out[t] += m * static_cast<float>(dist);
+        }
+    }
+
     std::vector<float> slopes_;
 };
 
