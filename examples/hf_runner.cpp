@@ -4,16 +4,15 @@
 //            [--top-p P] [--seed S]
 //
 // <checkpoint-dir> holds model.safetensors (and the config.json the runner was compiled for).
-// Decoders (GPT-2, LLaMA) and T5 generate tokens, greedy unless a temperature is given;
-// encoders (BERT) print a summary of their output. Timings: load, prompt (prefill) and decode.
+// What runs follows what the model can do (ctt/models/model_concepts.hpp), not its family:
+// decoders and encoder-decoders generate tokens, greedy unless a temperature is given; sequence
+// scorers print their scores; encoders print a summary of their output. Timings: load, prompt
+// (prefill) and decode.
 #include "runner_model.hpp"
 
 #include <ctt/io/parameter_loader.hpp>
-#include <ctt/models/bert.hpp>
 #include <ctt/models/generation.hpp>
-#include <ctt/models/gpt2.hpp>
-#include <ctt/models/llama.hpp>
-#include <ctt/models/t5.hpp>
+#include <ctt/models/model_concepts.hpp>
 
 #include <chrono>
 #include <cmath>
@@ -115,23 +114,14 @@ void run_decoder(const Model& model, const options& o) {
                 decode_ms > 0 ? 1000.0 * static_cast<double>(o.new_tokens) / decode_ms : 0.0);
 }
 
-template <class C>
-void run(const ctt::gpt2<C>& model, const options& o) {
-    run_decoder(model, o);
-}
-template <class C>
-void run(const ctt::llama<C>& model, const options& o) {
-    run_decoder(model, o);
-}
-
-template <class C>
-void run(const ctt::t5<C>& model, const options& o) {
+template <class Model>
+void run_encoder_decoder(const Model& model, const options& o) {
     const ctt::token_ids ids(o.tokens.data(), ctt::shape<ctt::dyn, ctt::dyn>(1, o.tokens.size()));
     auto start = clock_type::now();
     const auto enc = model.encode(ids);
     const double encode_ms = ms_since(start);
     auto session = model.new_session(enc, 0, o.new_tokens + 1);
-    const std::int32_t begin = C::decoder_start_token_id;
+    const std::int32_t begin = Model::config::decoder_start_token_id;
     start = clock_type::now();
     const auto out =
         ctt::generate_with(model, session, std::span(&begin, 1), o.new_tokens, o.sampling);
@@ -143,8 +133,8 @@ void run(const ctt::t5<C>& model, const options& o) {
                 decode_ms > 0 ? 1000.0 * static_cast<double>(o.new_tokens) / decode_ms : 0.0);
 }
 
-template <class C>
-void run(const ctt::bert<C>& model, const options& o) {
+template <class Model>
+void run_encoder(const Model& model, const options& o) {
     const ctt::token_ids ids(o.tokens.data(), ctt::shape<ctt::dyn, ctt::dyn>(1, o.tokens.size()));
     const auto start = clock_type::now();
     const auto out = model.forward(ids);
@@ -164,6 +154,34 @@ void run(const ctt::bert<C>& model, const options& o) {
     std::printf("next-sentence logits: %.6f %.6f\n", out.seq_relationship_logits(0, 0),
                 out.seq_relationship_logits(0, 1));
     std::printf("encoder %zu tokens in %.2f ms\n", o.tokens.size(), ms);
+}
+
+template <class Model>
+void run_scorer(const Model& model, const options& o) {
+    const ctt::token_ids ids(o.tokens.data(), ctt::shape<ctt::dyn, ctt::dyn>(1, o.tokens.size()));
+    const auto start = clock_type::now();
+    const auto scores = model.scores(ids);
+    const double ms = ms_since(start);
+    print_tokens("input    :", o.tokens);
+    std::printf("scores   :");
+    for (float s : scores) {
+        std::printf(" %.6f", s);
+    }
+    std::printf("\nscored %zu tokens in %.2f ms\n", o.tokens.size(), ms);
+}
+
+template <class Model>
+void run(const Model& model, const options& o) {
+    if constexpr (ctt::encoder_decoder<Model>) {
+        run_encoder_decoder(model, o);
+    } else if constexpr (ctt::batch_encoder<Model>) {
+        run_encoder(model, o);
+    } else if constexpr (ctt::sequence_scorer<Model>) {
+        run_scorer(model, o);
+    } else {
+        static_assert(ctt::causal_decoder<Model>, "hf_runner: the model can do nothing it runs");
+        run_decoder(model, o);
+    }
 }
 
 } // namespace

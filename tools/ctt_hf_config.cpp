@@ -1,6 +1,7 @@
 // ctt-hf-config: writes the C++ header of a Hugging Face config.json.
 //
 //   ctt-hf-config <config.json> <output.hpp> <namespace> [<architecture>]
+//   ctt-hf-config --list        prints the registry, one "model_type:architecture" per line
 //
 // <architecture> is an HF class name (GPT2ForSequenceClassification, ...); by default the
 // config's "architectures" entry, else the model_type's usual class.
@@ -11,8 +12,15 @@
 #include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <string_view>
 
 int main(int argc, char** argv) {
+    if (argc == 2 && std::string_view(argv[1]) == "--list") {
+        for (const auto& m : ctt::supported_models) {
+            std::cout << m.model_type << ":" << m.architecture << "\n";
+        }
+        return 0;
+    }
     if (argc != 4 && argc != 5) {
         std::cerr << "usage: ctt-hf-config <config.json> <output.hpp> <namespace> "
                      "[<architecture>]\n";

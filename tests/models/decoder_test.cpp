@@ -17,9 +17,8 @@ struct tiny_gpt2 {
     static constexpr ctt::index_t num_layers = 2;
     static constexpr ctt::index_t max_positions = 64;
     static constexpr ctt::activation hidden_act = ctt::activation::gelu_tanh;
-    static constexpr float layer_norm_eps = 1e-5f;
-    static constexpr bool scale_attn_weights = true;
-};
+    static constexpr float norm_eps = 1e-5f;
+    };
 
 struct tiny_llama {
     static constexpr ctt::index_t vocab_size = 256;
@@ -31,10 +30,11 @@ struct tiny_llama {
     static constexpr ctt::index_t num_layers = 2;
     static constexpr ctt::index_t max_positions = 64;
     static constexpr ctt::activation hidden_act = ctt::activation::silu;
-    static constexpr float rms_norm_eps = 1e-6f;
+    static constexpr float norm_eps = 1e-6f;
     static constexpr double rope_theta = 10000.0;
-    static constexpr bool attention_bias = false;
-    static constexpr bool mlp_bias = false;
+    static constexpr bool qkv_bias = false;
+    static constexpr bool out_bias = false;
+    static constexpr bool ffn_bias = false;
     static constexpr bool tie_word_embeddings = false;
 };
 

@@ -123,10 +123,11 @@ struct llama_mqa {
     static constexpr index_t num_layers = 3;
     static constexpr index_t max_positions = 80;
     static constexpr activation hidden_act = activation::silu;
-    static constexpr float rms_norm_eps = 1e-5f;
+    static constexpr float norm_eps = 1e-5f;
     static constexpr double rope_theta = 500000.0;
-    static constexpr bool attention_bias = true;
-    static constexpr bool mlp_bias = false;
+    static constexpr bool qkv_bias = true;
+    static constexpr bool out_bias = true;
+    static constexpr bool ffn_bias = false;
     static constexpr bool tie_word_embeddings = true;
 };
 
@@ -141,10 +142,11 @@ struct llama_gqa {
     static constexpr index_t num_layers = 1;
     static constexpr index_t max_positions = 300;
     static constexpr activation hidden_act = activation::silu;
-    static constexpr float rms_norm_eps = 1e-6f;
+    static constexpr float norm_eps = 1e-6f;
     static constexpr double rope_theta = 10000.0;
-    static constexpr bool attention_bias = false;
-    static constexpr bool mlp_bias = true;
+    static constexpr bool qkv_bias = false;
+    static constexpr bool out_bias = false;
+    static constexpr bool ffn_bias = true;
     static constexpr bool tie_word_embeddings = false;
 };
 
@@ -157,8 +159,8 @@ struct gpt2_three_heads {
     static constexpr index_t num_layers = 1;
     static constexpr index_t max_positions = 40;
     static constexpr activation hidden_act = activation::gelu_tanh;
-    static constexpr float layer_norm_eps = 1e-5f;
-    static constexpr bool scale_attn_weights = false;
+    static constexpr float norm_eps = 1e-5f;
+    static constexpr float attention_scale = 1.0f;
 };
 
 // BERT with 6 heads of 6, 3 layers, 3 token types.

@@ -103,6 +103,76 @@ private:
     }
 };
 
+/// Which attention a GPT-3 layer uses.
+enum class sparse_pattern {
+    dense,   ///< causal
+    strided, ///< `strided_sparse_mask`
+    fixed,   ///< `fixed_sparse_mask`
+    local,   ///< a causal band of `stride` keys (`sliding_window_mask`)
+};
+
+/**
+ * @brief GPT-3's per-layer attention (Brown et al., arXiv:2005.14165, section 2.1: "alternating
+ *        dense and locally banded sparse attention patterns in the layers of the transformer,
+ *        similar to the Sparse Transformer"): one mask type whose pattern is chosen per layer at
+ *        run time, so every layer goes through the same kernel instantiation.
+ */
+struct layer_sparse_mask {
+    sparse_pattern pattern = sparse_pattern::dense;
+    index_t stride = 1;
+    index_t summary = 1;
+
+    [[nodiscard]] constexpr bool visible(index_t q_pos, index_t k_pos) const noexcept {
+        switch (pattern) {
+        case sparse_pattern::strided:
+            return strided_sparse_mask{stride}.visible(q_pos, k_pos);
+        case sparse_pattern::fixed:
+            return fixed_sparse_mask{stride, summary}.visible(q_pos, k_pos);
+        case sparse_pattern::local:
+            return sliding_window_mask{stride}.visible(q_pos, k_pos);
+        default:
+            return k_pos <= q_pos;
+        }
+    }
+    [[nodiscard]] constexpr tile_visibility
+    classify(index_t q_begin, index_t q_end, index_t k_begin, index_t k_end) const noexcept {
+        switch (pattern) {
+        case sparse_pattern::strided:
+            return strided_sparse_mask{stride}.classify(q_begin, q_end, k_begin, k_end);
+        case sparse_pattern::fixed:
+            return fixed_sparse_mask{stride, summary}.classify(q_begin, q_end, k_begin, k_end);
+        case sparse_pattern::local:
+            return sliding_window_mask{stride}.classify(q_begin, q_end, k_begin, k_end);
+        default:
+            return detail::classify_causal(q_begin, q_end, k_begin, k_end);
+        }
+    }
+    void apply(index_t q_pos, index_t k_begin, index_t n, float* row) const noexcept {
+        switch (pattern) {
+        case sparse_pattern::strided:
+            return strided_sparse_mask{stride}.apply(q_pos, k_begin, n, row);
+        case sparse_pattern::fixed:
+            return fixed_sparse_mask{stride, summary}.apply(q_pos, k_begin, n, row);
+        case sparse_pattern::local:
+            return sliding_window_mask{stride}.apply(q_pos, k_begin, n, row);
+        default:
+            return causal_mask{}.apply(q_pos, k_begin, n, row);
+        }
+    }
+    void apply_column(index_t k_pos, index_t q_begin, index_t n, float* col) const noexcept {
+        switch (pattern) {
+        case sparse_pattern::strided:
+            return strided_sparse_mask{stride}.apply_column(k_pos, q_begin, n, col);
+        case sparse_pattern::fixed:
+            return fixed_sparse_mask{stride, summary}.apply_column(k_pos, q_begin, n, col);
+        case sparse_pattern::local:
+            return sliding_window_mask{stride}.apply_column(k_pos, q_begin, n, col);
+        default:
+            return causal_mask{}.apply_column(k_pos, q_begin, n, col);
+        }
+    }
+};
+
 /// Which DALL-E image pattern a `dalle_mask` draws.
 enum class dalle_pattern {
     row,          ///< axial attention along the row (DALLE-pytorch `axis = 0`)

@@ -158,43 +158,60 @@ inline void map_bert(config_writer& w) {
     w.real("layer_norm_eps", w.number_or("layer_norm_eps", 1e-12));
 }
 
-inline void map_gpt2(config_writer& w, const nlohmann::json& json, std::string_view architecture) {
-    if (architecture == "GPT2ForSequenceClassification") {
-        std::uint64_t labels = 2; // HF's default num_labels
-        if (json.contains("id2label") && json.at("id2label").is_object()) {
-            labels = json.at("id2label").size();
-        }
-        labels = w.size_or("num_labels", labels);
-        if (!w.has("pad_token_id")) {
-            w.fail("GPT2ForSequenceClassification needs \"pad_token_id\" to find each "
-                   "sequence's last token");
-        }
-        w.raw("    static constexpr ::ctt::causal_lm_head head = "
-              "::ctt::causal_lm_head::sequence_score;\n");
-        w.index("num_labels", labels);
-        w.integer("pad_token_id", w.integer_or("pad_token_id", 0));
+/// The members every decoder (`causal_lm_config`) has.
+struct decoder_sizes {
+    std::uint64_t vocab = 0;
+    std::uint64_t hidden = 0;
+    std::uint64_t heads = 0;
+    std::uint64_t kv_heads = 0; ///< 0: as many as heads
+    std::uint64_t head_dim = 0; ///< 0: hidden / heads
+    std::uint64_t inner = 0;
+    std::uint64_t layers = 0;
+    std::uint64_t max_positions = 0; ///< 0: unbounded (ALiBi, T5 buckets)
+    activation act = activation::gelu_erf;
+    double eps = 1e-5;
+};
+
+inline void write_decoder(config_writer& w, decoder_sizes d) {
+    if (d.kv_heads == 0) {
+        d.kv_heads = d.heads;
     }
-    w.require("scale_attn_by_inverse_layer_idx", false, "per-layer attention scaling");
-    w.require("add_cross_attention", false, "GPT-2 with cross-attention");
-    const auto hidden = w.size("n_embd");
-    const auto heads = w.size("n_head");
-    if (hidden % heads != 0) {
-        w.fail("n_embd must be a multiple of n_head");
+    if (d.head_dim == 0) {
+        if (d.hidden % d.heads != 0) {
+            w.fail("the hidden size must be a multiple of the number of attention heads");
+        }
+        d.head_dim = d.hidden / d.heads;
     }
-    w.index("vocab_size", w.size("vocab_size"));
-    w.index("hidden_size", hidden);
-    w.index("num_heads", heads);
-    w.index("intermediate_size", w.size_or("n_inner", 4 * hidden));
-    w.index("num_layers", w.size("n_layer"));
-    w.index("max_positions", w.size("n_positions"));
-    w.act_member("hidden_act", w.act("activation_function", "gelu_new"));
-    w.real("layer_norm_eps", w.number_or("layer_norm_epsilon", 1e-5));
-    w.boolean("scale_attn_weights", w.flag_or("scale_attn_weights", true));
-    w.require("tie_word_embeddings", true, "ctt's GPT-2 ties its LM head to wte");
+    if (d.heads % d.kv_heads != 0) {
+        w.fail("the number of attention heads must be a multiple of the number of key/value "
+               "heads");
+    }
+    w.index("vocab_size", d.vocab);
+    w.index("hidden_size", d.hidden);
+    w.index("num_heads", d.heads);
+    w.index("num_kv_heads", d.kv_heads);
+    w.index("head_dim", d.head_dim);
+    w.index("intermediate_size", d.inner);
+    w.index("num_layers", d.layers);
+    w.index("max_positions", d.max_positions);
+    w.act_member("hidden_act", d.act);
+    w.real("norm_eps", d.eps);
 }
 
-inline void map_llama(config_writer& w, const nlohmann::json& json) {
-    double theta = w.number_or("rope_theta", 10000.0);
+/// A slot override: `static constexpr auto <name> = <value>;` (see `models/causal_lm.hpp`).
+inline void slot(config_writer& w, const char* name, const std::string& value) {
+    w.raw(std::string("    static constexpr auto ") + name + " = " + value + ";\n");
+}
+
+/// Rotary settings: theta and the rotated fraction, from `rope_theta` / `rope_parameters` /
+/// `rope_scaling` (only the default rotary embedding; scaled variants are refused).
+struct rope_settings {
+    double theta = 10000.0;
+    double fraction = 1.0;
+};
+inline rope_settings read_rope(config_writer& w, const nlohmann::json& json, double theta,
+                               double fraction) {
+    rope_settings r{w.number_or("rope_theta", theta), w.number_or("partial_rotary_factor", fraction)};
     for (const char* key : {"rope_parameters", "rope_scaling"}) {
         if (!w.has(key)) {
             continue;
@@ -209,57 +226,342 @@ inline void map_llama(config_writer& w, const nlohmann::json& json) {
             w.fail(std::string("\"") + key + "\" rope_type \"" + type +
                    "\" is not supported (only the default rotary embedding)");
         }
-        if (rope.contains("rope_theta")) {
-            if (!rope.at("rope_theta").is_number()) {
-                w.fail("rope_theta must be a number");
+        for (const auto& [name, target] :
+             {std::pair{"rope_theta", &r.theta}, std::pair{"partial_rotary_factor", &r.fraction}}) {
+            if (rope.contains(name)) {
+                if (!rope.at(name).is_number()) {
+                    w.fail(std::string(key) + "." + name + " must be a number");
+                }
+                *target = rope.at(name).get<double>();
             }
-            theta = rope.at("rope_theta").get<double>();
         }
     }
-    w.require("pretraining_tp", 1, "tensor-parallel slicing changes the numerics");
+    return r;
+}
+
+inline void write_rotary(config_writer& w, const rope_settings& rope, std::uint64_t head_dim,
+                         std::uint64_t rotary_dim = 0) {
+    if (rotary_dim == 0) {
+        rotary_dim = static_cast<std::uint64_t>(static_cast<double>(head_dim) * rope.fraction);
+    }
+    if (rotary_dim == 0 || rotary_dim % 2 != 0 || rotary_dim > head_dim) {
+        w.fail("the rotary width (" + std::to_string(rotary_dim) +
+               ") must be even, positive and at most head_dim");
+    }
+    w.index("rotary_dim", rotary_dim);
+    w.real("rope_theta", rope.theta, true);
+}
+
+inline std::uint64_t head_dim_of(const decoder_sizes& d) {
+    return d.head_dim != 0 ? d.head_dim : d.hidden / d.heads;
+}
+
+/// The sequence-score head of `*ForSequenceClassification` decoders.
+inline void write_score_head(config_writer& w, const nlohmann::json& json) {
+    std::uint64_t labels = 2; // HF's default num_labels
+    if (json.contains("id2label") && json.at("id2label").is_object()) {
+        labels = json.at("id2label").size();
+    }
+    labels = w.size_or("num_labels", labels);
+    if (!w.has("pad_token_id")) {
+        w.fail("a sequence classifier needs \"pad_token_id\" to find each sequence's last token");
+    }
+    w.raw("    static constexpr ::ctt::causal_lm_head head = "
+          "::ctt::causal_lm_head::sequence_score;\n");
+    w.index("num_labels", labels);
+    w.integer("pad_token_id", w.integer_or("pad_token_id", 0));
+}
+
+inline void map_gpt2(config_writer& w, const nlohmann::json& json, std::string_view architecture) {
+    if (architecture == "GPT2ForSequenceClassification") {
+        write_score_head(w, json);
+    }
+    w.require("scale_attn_by_inverse_layer_idx", false, "per-layer attention scaling");
+    w.require("reorder_and_upcast_attn", false, "ctt computes attention in float32 throughout");
+    w.require("add_cross_attention", false, "GPT-2 with cross-attention");
+    w.require("tie_word_embeddings", true, "ctt's GPT-2 ties its LM head to wte");
+    const auto hidden = w.size("n_embd");
+    write_decoder(w, {.vocab = w.size("vocab_size"),
+                      .hidden = hidden,
+                      .heads = w.size("n_head"),
+                      .inner = w.size_or("n_inner", 4 * hidden),
+                      .layers = w.size("n_layer"),
+                      .max_positions = w.size("n_positions"),
+                      .act = w.act("activation_function", "gelu_new"),
+                      .eps = w.number_or("layer_norm_epsilon", 1e-5)});
+    if (!w.flag_or("scale_attn_weights", true)) {
+        w.real("attention_scale", 1.0);
+    }
+}
+
+inline void map_gpt_neo(config_writer& w, const nlohmann::json& json) {
     const auto hidden = w.size("hidden_size");
-    const auto heads = w.size("num_attention_heads");
-    const auto kv_heads = w.size_or("num_key_value_heads", heads);
-    if (heads % kv_heads != 0) {
-        w.fail("num_attention_heads must be a multiple of num_key_value_heads");
+    const auto layers = w.size("num_layers");
+    write_decoder(w, {.vocab = w.size("vocab_size"),
+                      .hidden = hidden,
+                      .heads = w.size("num_heads"),
+                      .inner = w.size_or("intermediate_size", 4 * hidden),
+                      .layers = layers,
+                      .max_positions = w.size("max_position_embeddings"),
+                      .act = w.act("activation_function", "gelu_new"),
+                      .eps = w.number_or("layer_norm_epsilon", 1e-5)});
+    w.real("attention_scale", 1.0); // GPT-Neo does not scale its scores
+    // attention_types: [[["global", "local"], repeat], ...] expands to one kind per layer.
+    std::vector<std::string> kinds;
+    if (!w.has("attention_types") || !json.at("attention_types").is_array()) {
+        w.fail("\"attention_types\" must be a list of [[kinds...], repeat] pairs");
     }
-    if (!w.has("head_dim") && hidden % heads != 0) {
-        w.fail("hidden_size must be a multiple of num_attention_heads when head_dim is absent");
+    for (const auto& entry : json.at("attention_types")) {
+        if (!entry.is_array() || entry.size() != 2 || !entry.at(0).is_array() ||
+            !entry.at(1).is_number_integer() || entry.at(1).get<std::int64_t>() < 0) {
+            w.fail("\"attention_types\" must be a list of [[kinds...], repeat] pairs");
+        }
+        for (std::int64_t r = 0; r < entry.at(1).get<std::int64_t>(); ++r) {
+            for (const auto& kind : entry.at(0)) {
+                if (!kind.is_string() || (kind != "global" && kind != "local")) {
+                    w.fail("attention kind " + kind.dump() + " is not \"global\" or \"local\"");
+                }
+                kinds.push_back(kind.get<std::string>());
+            }
+        }
     }
-    const auto head_dim = w.size_or("head_dim", hidden / heads);
-    if (head_dim % 2 != 0) {
-        w.fail("head_dim must be even for rotary embeddings");
+    if (kinds.size() != layers) {
+        w.fail("\"attention_types\" gives " + std::to_string(kinds.size()) +
+               " layers but num_layers is " + std::to_string(layers));
     }
-    w.index("vocab_size", w.size("vocab_size"));
-    w.index("hidden_size", hidden);
-    w.index("num_heads", heads);
-    w.index("num_kv_heads", kv_heads);
-    w.index("head_dim", head_dim);
-    w.index("intermediate_size", w.size("intermediate_size"));
-    w.index("num_layers", w.size("num_hidden_layers"));
-    w.index("max_positions", w.size("max_position_embeddings"));
-    w.act_member("hidden_act", w.act("hidden_act", "silu"));
-    w.real("rms_norm_eps", w.number_or("rms_norm_eps", 1e-6));
-    w.real("rope_theta", theta, true);
-    w.boolean("attention_bias", w.flag_or("attention_bias", false));
-    w.boolean("mlp_bias", w.flag_or("mlp_bias", false));
+    const auto window = w.size("window_size");
+    std::string windows = "    static constexpr ::ctt::index_t layer_windows[] = {";
+    for (std::size_t i = 0; i < kinds.size(); ++i) {
+        windows += (i ? ", " : "") + std::to_string(kinds[i] == "local" ? window : 0);
+    }
+    w.raw(windows + "}; // 0: global\n");
+}
+
+inline void map_ctrl(config_writer& w, const nlohmann::json&) {
+    const auto hidden = w.size("n_embd");
+    if (hidden % 2 != 0) {
+        w.fail("n_embd must be even for CTRL's sinusoidal positions");
+    }
+    write_decoder(w, {.vocab = w.size("vocab_size"),
+                      .hidden = hidden,
+                      .heads = w.size("n_head"),
+                      .inner = w.size("dff"),
+                      .layers = w.size("n_layer"),
+                      .max_positions = w.size("n_positions"),
+                      .act = activation::relu,
+                      .eps = w.number_or("layer_norm_epsilon", 1e-6)});
+    w.require("tie_word_embeddings", true, "CTRL ties its LM head to w");
+}
+
+inline void map_gpt_neox(config_writer& w, const nlohmann::json& json) {
+    const decoder_sizes d{.vocab = w.size("vocab_size"),
+                          .hidden = w.size("hidden_size"),
+                          .heads = w.size("num_attention_heads"),
+                          .inner = w.size("intermediate_size"),
+                          .layers = w.size("num_hidden_layers"),
+                          .max_positions = w.size("max_position_embeddings"),
+                          .act = w.act("hidden_act", "gelu"),
+                          .eps = w.number_or("layer_norm_eps", 1e-5)};
+    write_decoder(w, d);
+    const auto rope = read_rope(w, json, w.number_or("rotary_emb_base", 10000.0),
+                                w.number_or("rotary_pct", 0.25));
+    write_rotary(w, rope, head_dim_of(d));
+    if (!w.flag_or("use_parallel_residual", true)) {
+        slot(w, "placement", "::ctt::norm_placement::pre");
+    }
+    const bool bias = w.flag_or("attention_bias", true);
+    w.boolean("qkv_bias", bias);
+    w.boolean("out_bias", bias);
     w.boolean("tie_word_embeddings", w.flag_or("tie_word_embeddings", false));
 }
 
-inline void map_t5(config_writer& w, bool tie_default) {
-    w.require("is_decoder", false, "decoder-only T5 stacks (LaMDA) are not a T5 model");
+inline void map_gptj(config_writer& w, const nlohmann::json&) {
+    const auto hidden = w.size("n_embd");
+    const decoder_sizes d{.vocab = w.size("vocab_size"),
+                          .hidden = hidden,
+                          .heads = w.size("n_head"),
+                          .inner = w.size_or("n_inner", 4 * hidden),
+                          .layers = w.size("n_layer"),
+                          .max_positions = w.size("n_positions"),
+                          .act = w.act("activation_function", "gelu_new"),
+                          .eps = w.number_or("layer_norm_epsilon", 1e-5)};
+    write_decoder(w, d);
+    write_rotary(w, {}, head_dim_of(d), w.size_or("rotary_dim", head_dim_of(d)));
+    w.boolean("tie_word_embeddings", w.flag_or("tie_word_embeddings", false));
+}
+
+inline void map_bloom(config_writer& w, const nlohmann::json&) {
+    w.require("apply_residual_connection_post_layernorm", false,
+              "residuals taken after the layer norm");
+    w.require("slow_but_exact", false, "tensor-parallel slicing changes the numerics");
+    const auto hidden = w.has("n_embed") ? w.size("n_embed") : w.size("hidden_size");
+    write_decoder(w, {.vocab = w.size("vocab_size"),
+                      .hidden = hidden,
+                      .heads = w.size("n_head"),
+                      .inner = 4 * hidden,
+                      .layers = w.size("n_layer"),
+                      .act = activation::gelu_tanh,
+                      .eps = w.number_or("layer_norm_epsilon", 1e-5)});
+    w.require("tie_word_embeddings", true, "BLOOM ties its LM head to the word embeddings");
+}
+
+inline void map_falcon(config_writer& w, const nlohmann::json& json) {
+    w.require("alibi", false, "Falcon with ALiBi");
+    const auto hidden = w.size("hidden_size");
+    const auto heads = w.size("num_attention_heads");
+    const bool new_arch = w.flag_or("new_decoder_architecture", false);
+    const bool multi_query = w.flag_or("multi_query", true);
+    const std::uint64_t kv = new_arch ? w.size_or("num_kv_heads", heads) : (multi_query ? 1 : heads);
+    const decoder_sizes d{.vocab = w.size("vocab_size"),
+                          .hidden = hidden,
+                          .heads = heads,
+                          .kv_heads = kv,
+                          .inner = w.size_or("ffn_hidden_size", 4 * hidden),
+                          .layers = w.size("num_hidden_layers"),
+                          .max_positions = w.size_or("max_position_embeddings", 2048),
+                          .act = w.act("activation", "gelu"),
+                          .eps = w.number_or("layer_norm_epsilon", 1e-5)};
+    write_decoder(w, d);
+    write_rotary(w, read_rope(w, json, 10000.0, 1.0), head_dim_of(d));
+    if (new_arch || !multi_query) {
+        slot(w, "qkv", "::ctt::qkv_layout::fused_grouped");
+    }
+    if (new_arch) {
+        const auto norms = w.size_or("num_ln_in_parallel_attn", 2);
+        if (norms != 1 && norms != 2) {
+            w.fail("\"num_ln_in_parallel_attn\" must be 1 or 2");
+        }
+        w.boolean("shared_norm", norms == 1);
+    } else if (!w.flag_or("parallel_attn", true)) {
+        slot(w, "placement", "::ctt::norm_placement::pre");
+        w.boolean("shared_norm", false);
+    }
+    const bool bias = w.flag_or("bias", false);
+    w.boolean("qkv_bias", bias);
+    w.boolean("out_bias", bias);
+    w.boolean("ffn_bias", bias);
+    w.require("tie_word_embeddings", true, "Falcon ties its LM head to the word embeddings");
+}
+
+/// LLaMA and the families that share its config names (Mixtral, Qwen3-MoE, Cohere).
+inline decoder_sizes llama_sizes(config_writer& w, const char* act, double eps_default,
+                                 const char* eps_key = "rms_norm_eps") {
+    return {.vocab = w.size("vocab_size"),
+            .hidden = w.size("hidden_size"),
+            .heads = w.size("num_attention_heads"),
+            .kv_heads = w.size_or("num_key_value_heads", w.size("num_attention_heads")),
+            .head_dim = w.size_or("head_dim", 0),
+            .inner = w.size("intermediate_size"),
+            .layers = w.size("num_hidden_layers"),
+            .max_positions = w.size("max_position_embeddings"),
+            .act = w.act("hidden_act", act),
+            .eps = w.number_or(eps_key, eps_default)};
+}
+
+inline void map_llama(config_writer& w, const nlohmann::json& json) {
+    w.require("pretraining_tp", 1, "tensor-parallel slicing changes the numerics");
+    const auto d = llama_sizes(w, "silu", 1e-6);
+    write_decoder(w, d);
+    write_rotary(w, read_rope(w, json, 10000.0, 1.0), head_dim_of(d));
+    const bool bias = w.flag_or("attention_bias", false);
+    w.boolean("qkv_bias", bias);
+    w.boolean("out_bias", bias);
+    w.boolean("ffn_bias", w.flag_or("mlp_bias", false));
+    w.boolean("tie_word_embeddings", w.flag_or("tie_word_embeddings", false));
+}
+
+inline void map_cohere(config_writer& w, const nlohmann::json& json) {
+    w.require("use_qk_norm", false, "Cohere's per-head LayerNorm of q and k");
+    const auto d = llama_sizes(w, "silu", 1e-5, "layer_norm_eps");
+    write_decoder(w, d);
+    write_rotary(w, read_rope(w, json, 10000.0, 1.0), head_dim_of(d));
+    const bool bias = w.flag_or("attention_bias", false);
+    w.boolean("qkv_bias", bias);
+    w.boolean("out_bias", bias);
+    w.real("logit_scale", w.number_or("logit_scale", 0.0625));
+    w.boolean("tie_word_embeddings", w.flag_or("tie_word_embeddings", true));
+}
+
+inline void write_experts(config_writer& w, std::uint64_t experts, std::uint64_t layers) {
+    const auto k = w.size_or("num_experts_per_tok", 2);
+    if (k > experts) {
+        w.fail("\"num_experts_per_tok\" (" + std::to_string(k) + ") exceeds the " +
+               std::to_string(experts) + " experts");
+    }
+    w.index("num_experts", experts);
+    w.index("experts_per_token", k);
+    (void)layers;
+}
+
+inline void map_mixtral(config_writer& w, const nlohmann::json& json) {
+    const auto d = llama_sizes(w, "silu", 1e-5);
+    write_decoder(w, d);
+    write_rotary(w, read_rope(w, json, 1e6, 1.0), head_dim_of(d));
+    write_experts(w, w.size("num_local_experts"), d.layers);
+    if (w.has("sliding_window")) {
+        w.index("sliding_window", w.size("sliding_window"));
+    }
+    w.boolean("tie_word_embeddings", w.flag_or("tie_word_embeddings", false));
+}
+
+inline void map_qwen3_moe(config_writer& w, const nlohmann::json& json) {
+    w.require("use_sliding_window", false, "Qwen3-MoE's per-layer sliding window");
+    if (w.has("mlp_only_layers") &&
+        (!json.at("mlp_only_layers").is_array() || !json.at("mlp_only_layers").empty())) {
+        w.fail("\"mlp_only_layers\" = " + json.at("mlp_only_layers").dump() +
+               " is not supported (experts follow decoder_sparse_step only)");
+    }
+    const auto d = llama_sizes(w, "silu", 1e-6);
+    write_decoder(w, d);
+    write_rotary(w, read_rope(w, json, 10000.0, 1.0), head_dim_of(d));
+    write_experts(w, w.has("num_experts") ? w.size("num_experts") : w.size("num_local_experts"),
+                  d.layers);
+    w.index("moe_intermediate_size", w.size("moe_intermediate_size"));
+    w.index("moe_every", w.size_or("decoder_sparse_step", 1));
+    w.boolean("norm_topk_prob", w.flag_or("norm_topk_prob", false));
+    const bool bias = w.flag_or("attention_bias", false);
+    w.boolean("qkv_bias", bias);
+    w.boolean("out_bias", bias);
+    w.boolean("tie_word_embeddings", w.flag_or("tie_word_embeddings", false));
+}
+
+/// T5's `feed_forward_proj`: whether it is gated, and its activation.
+inline std::pair<bool, activation> t5_feed_forward(config_writer& w) {
     const std::string proj = w.text_or("feed_forward_proj", "relu");
     const bool gated = proj.rfind("gated-", 0) == 0;
     std::string act_name = gated ? proj.substr(6) : proj;
     if (proj == "gated-gelu") {
         act_name = "gelu_new"; // as HF's T5Config maps it
     }
-    activation act{};
     try {
-        act = activation_from_hf_name(act_name);
+        return {gated, activation_from_hf_name(act_name)};
     } catch (const io_error&) {
         w.fail("\"feed_forward_proj\" = \"" + proj + "\" is not supported");
     }
+}
+
+/// LaMDA: a T5 decoder stack alone (`is_decoder`), with its own LM head.
+inline void map_lamda(config_writer& w, const nlohmann::json&) {
+    const auto [gated, act] = t5_feed_forward(w);
+    write_decoder(w, {.vocab = w.size("vocab_size"),
+                      .hidden = w.size("d_model"),
+                      .heads = w.size("num_heads"),
+                      .head_dim = w.size("d_kv"),
+                      .inner = w.size("d_ff"),
+                      .layers = w.size("num_layers"),
+                      .act = act,
+                      .eps = w.number_or("layer_norm_epsilon", 1e-6)});
+    if (!gated) {
+        slot(w, "ffn", "::ctt::ffn_kind::dense");
+    }
+    w.index("num_buckets", w.size_or("relative_attention_num_buckets", 32));
+    w.index("max_distance", w.size_or("relative_attention_max_distance", 128));
+    w.real("attention_scale", 1.0); // T5 does not scale its scores
+}
+
+inline void map_t5(config_writer& w, bool tie_default) {
+    w.require("is_decoder", false, "a decoder-only T5 stack is the lamda family");
+    const auto [gated, act] = t5_feed_forward(w);
     w.index("vocab_size", w.size("vocab_size"));
     w.index("d_model", w.size("d_model"));
     w.index("d_kv", w.size("d_kv"));
@@ -283,22 +585,142 @@ inline void map_t5(config_writer& w, bool tie_default) {
 
 } // namespace detail
 
-/// The (`model_type`, HF architecture) pairs `hf_config_header` maps, and the ctt template each
-/// becomes. The first architecture of a `model_type` is its default.
+/**
+ * @brief One supported (`model_type`, architecture) pair: the header and template it becomes,
+ *        and the function that maps its `config.json` to compile-time constants.
+ *
+ * This table is the one registry of ctt's families: the generator reads it, `ctt-hf-config
+ * --list` prints it for CMake (the conformance tests and runners), and an unknown pair is an
+ * error that lists it. `selects`, when set, says whether a config without a known architecture
+ * is this entry (a T5 config with `is_decoder` is LaMDA's decoder-only stack).
+ */
 struct supported_model {
     std::string_view model_type;
     std::string_view architecture;
     std::string_view header;
     std::string_view templ;
+    void (*map)(detail::config_writer&, const nlohmann::json&, std::string_view architecture);
+    bool (*selects)(const nlohmann::json&) = nullptr;
 };
+
+namespace detail {
+template <void (*Map)(config_writer&, const nlohmann::json&)>
+void map_ignoring_architecture(config_writer& w, const nlohmann::json& json, std::string_view) {
+    Map(w, json);
+}
+inline bool is_decoder_config(const nlohmann::json& json) {
+    return json.contains("is_decoder") && json.at("is_decoder") == true;
+}
+inline bool is_not_decoder_config(const nlohmann::json& json) { return !is_decoder_config(json); }
+inline void map_bert_entry(config_writer& w, const nlohmann::json&, std::string_view) {
+    map_bert(w);
+}
+inline void map_t5_entry(config_writer& w, const nlohmann::json&, std::string_view) {
+    map_t5(w, true);
+}
+inline void map_mt5_entry(config_writer& w, const nlohmann::json&, std::string_view) {
+    map_t5(w, false);
+}
+} // namespace detail
+
 inline constexpr supported_model supported_models[] = {
-    {"bert", "BertForPreTraining", "ctt/models/bert.hpp", "::ctt::bert"},
-    {"gpt2", "GPT2LMHeadModel", "ctt/models/gpt2.hpp", "::ctt::gpt2"},
-    {"gpt2", "GPT2ForSequenceClassification", "ctt/models/gpt2.hpp", "::ctt::gpt2"},
-    {"llama", "LlamaForCausalLM", "ctt/models/llama.hpp", "::ctt::llama"},
-    {"t5", "T5ForConditionalGeneration", "ctt/models/t5.hpp", "::ctt::t5"},
-    {"mt5", "MT5ForConditionalGeneration", "ctt/models/t5.hpp", "::ctt::t5"},
+    {"bert", "BertForPreTraining", "ctt/models/bert.hpp", "::ctt::bert", detail::map_bert_entry},
+    {"gpt2", "GPT2LMHeadModel", "ctt/models/gpt2.hpp", "::ctt::gpt2", detail::map_gpt2},
+    {"gpt2", "GPT2ForSequenceClassification", "ctt/models/gpt2.hpp", "::ctt::gpt2",
+     detail::map_gpt2},
+    {"gpt_neo", "GPTNeoForCausalLM", "ctt/models/gpt_neo.hpp", "::ctt::gpt_neo",
+     detail::map_ignoring_architecture<detail::map_gpt_neo>},
+    {"ctrl", "CTRLLMHeadModel", "ctt/models/ctrl.hpp", "::ctt::ctrl",
+     detail::map_ignoring_architecture<detail::map_ctrl>},
+    {"gpt_neox", "GPTNeoXForCausalLM", "ctt/models/gpt_neox.hpp", "::ctt::gpt_neox",
+     detail::map_ignoring_architecture<detail::map_gpt_neox>},
+    {"gptj", "GPTJForCausalLM", "ctt/models/gptj.hpp", "::ctt::gptj",
+     detail::map_ignoring_architecture<detail::map_gptj>},
+    {"bloom", "BloomForCausalLM", "ctt/models/bloom.hpp", "::ctt::bloom",
+     detail::map_ignoring_architecture<detail::map_bloom>},
+    {"falcon", "FalconForCausalLM", "ctt/models/falcon.hpp", "::ctt::falcon",
+     detail::map_ignoring_architecture<detail::map_falcon>},
+    {"llama", "LlamaForCausalLM", "ctt/models/llama.hpp", "::ctt::llama",
+     detail::map_ignoring_architecture<detail::map_llama>},
+    {"cohere", "CohereForCausalLM", "ctt/models/cohere.hpp", "::ctt::cohere",
+     detail::map_ignoring_architecture<detail::map_cohere>},
+    {"mixtral", "MixtralForCausalLM", "ctt/models/mixtral.hpp", "::ctt::mixtral",
+     detail::map_ignoring_architecture<detail::map_mixtral>},
+    {"qwen3_moe", "Qwen3MoeForCausalLM", "ctt/models/qwen3_moe.hpp", "::ctt::qwen3_moe",
+     detail::map_ignoring_architecture<detail::map_qwen3_moe>},
+    {"t5", "T5ForConditionalGeneration", "ctt/models/t5.hpp", "::ctt::t5", detail::map_t5_entry,
+     detail::is_not_decoder_config},
+    {"t5", "T5DecoderOnly", "ctt/models/lamda.hpp", "::ctt::lamda",
+     detail::map_ignoring_architecture<detail::map_lamda>, detail::is_decoder_config},
+    {"mt5", "MT5ForConditionalGeneration", "ctt/models/t5.hpp", "::ctt::t5",
+     detail::map_mt5_entry},
 };
+
+/**
+ * @brief The registry entry of a config: `architecture` when given, else the config's first
+ *        `architectures` entry when registered, else the first entry of its `model_type` that
+ *        `selects` it.
+ * @throws io_error naming the supported model types (or architectures of the type).
+ */
+[[nodiscard]] inline const supported_model& find_supported_model(const nlohmann::json& config_json,
+                                                                 std::string_view architecture) {
+    if (!config_json.is_object()) {
+        throw io_error("config.json: the top level must be an object");
+    }
+    if (!config_json.contains("model_type") || !config_json.at("model_type").is_string()) {
+        throw io_error("config.json: no \"model_type\" string");
+    }
+    const std::string type = config_json.at("model_type").get<std::string>();
+    std::string known_types;
+    std::string known_archs;
+    for (const auto& m : supported_models) {
+        if (known_types.find(std::string(m.model_type) + ",") == std::string::npos) {
+            known_types += std::string(m.model_type) + ", ";
+        }
+        if (m.model_type == type) {
+            known_archs += std::string(m.architecture) + ", ";
+        }
+    }
+    if (known_archs.empty()) {
+        throw io_error("config.json: model_type \"" + type + "\" is not supported (supported: " +
+                       known_types.substr(0, known_types.size() - 2) + ")");
+    }
+    const auto entry_for = [&](std::string_view arch) -> const supported_model* {
+        for (const auto& m : supported_models) {
+            if (m.model_type == type && m.architecture == arch) {
+                return &m;
+            }
+        }
+        return nullptr;
+    };
+    if (!architecture.empty()) {
+        if (const auto* m = entry_for(architecture)) {
+            return *m;
+        }
+        throw io_error("config.json: architecture \"" + std::string(architecture) +
+                       "\" of model_type \"" + type + "\" is not supported (supported: " +
+                       known_archs.substr(0, known_archs.size() - 2) + ")");
+    }
+    if (config_json.contains("architectures") && config_json.at("architectures").is_array() &&
+        !config_json.at("architectures").empty() &&
+        config_json.at("architectures").front().is_string()) {
+        const auto arch = config_json.at("architectures").front().get<std::string>();
+        if (const auto* m = entry_for(arch)) {
+            return *m;
+        }
+        throw io_error("config.json: architecture \"" + arch + "\" of model_type \"" + type +
+                       "\" is not supported (supported: " +
+                       known_archs.substr(0, known_archs.size() - 2) + ")");
+    }
+    for (const auto& m : supported_models) {
+        if (m.model_type == type && (m.selects == nullptr || m.selects(config_json))) {
+            return m;
+        }
+    }
+    throw io_error("config.json: no architecture of model_type \"" + type +
+                   "\" matches this config (supported: " +
+                   known_archs.substr(0, known_archs.size() - 2) + ")");
+}
 
 /**
  * @brief The text of a header that defines, in namespace `ns`, `struct config` (the constants
@@ -309,50 +731,10 @@ inline constexpr supported_model supported_models[] = {
                                                   std::string_view ns,
                                                   std::string_view source = "config.json",
                                                   std::string_view architecture = {}) {
-    if (!config_json.is_object()) {
-        throw io_error("config.json: the top level must be an object");
-    }
-    if (!config_json.contains("model_type") || !config_json.at("model_type").is_string()) {
-        throw io_error("config.json: no \"model_type\" string");
-    }
+    const supported_model* found = &find_supported_model(config_json, architecture);
     const std::string type = config_json.at("model_type").get<std::string>();
-    // The architecture: given, else the config's first "architectures" entry, else the default.
-    std::string arch(architecture);
-    if (arch.empty() && config_json.contains("architectures") &&
-        config_json.at("architectures").is_array() && !config_json.at("architectures").empty() &&
-        config_json.at("architectures").front().is_string()) {
-        arch = config_json.at("architectures").front().get<std::string>();
-    }
-    const supported_model* found = nullptr;
-    std::string known_types;
-    std::string known_archs;
-    for (const auto& m : supported_models) {
-        if (m.model_type == type && found == nullptr && (arch.empty() || m.architecture == arch)) {
-            found = &m;
-        }
-        known_types += (known_types.empty() ? "" : ", ") + std::string(m.model_type);
-        if (m.model_type == type) {
-            known_archs += (known_archs.empty() ? "" : ", ") + std::string(m.architecture);
-        }
-    }
-    if (known_archs.empty()) {
-        throw io_error("config.json: model_type \"" + type +
-                       "\" is not supported (supported: " + known_types + ")");
-    }
-    if (found == nullptr) {
-        throw io_error("config.json: architecture \"" + arch + "\" of model_type \"" + type +
-                       "\" is not supported (supported: " + known_archs + ")");
-    }
     detail::config_writer w(config_json, type);
-    if (type == "bert") {
-        detail::map_bert(w);
-    } else if (type == "gpt2") {
-        detail::map_gpt2(w, config_json, found->architecture);
-    } else if (type == "llama") {
-        detail::map_llama(w, config_json);
-    } else {
-        detail::map_t5(w, type == "t5");
-    }
+    found->map(w, config_json, found->architecture);
     std::ostringstream out;
     out << "// Generated by ctt-hf-config from " << source << ". Do not edit.\n"
         << "#pragma once\n\n#include <" << found->header << ">\n\nnamespace " << ns << " {\n\n"

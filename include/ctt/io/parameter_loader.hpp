@@ -51,6 +51,10 @@ public:
         }
     }
 
+    /// Whether the checkpoint holds tensor `name` (lets a model pick between a family's older and
+    /// newer names, see `models/hf_names.hpp`).
+    [[nodiscard]] bool contains(std::string_view name) const { return file_.contains(name); }
+
     /// Accepts tensor `name` in the checkpoint without reading it.
     void ignore(const std::string& name) { ignored_.insert(name); }
 
@@ -95,12 +99,20 @@ private:
     std::vector<std::string> problems_;
 };
 
-/** @brief Loads every parameter of `model` from `file`; throws `io_error` on any mismatch. */
+/**
+ * @brief Loads every parameter of `model` from `file`; throws `io_error` on any mismatch.
+ *
+ * Then calls `model.finish_loading()` when the model has one: the load-time transforms of a
+ * checkpoint's layout (per-head fused QKV rows reordered, tables built from loaded weights).
+ */
 template <class Model>
 void load_parameters(Model& model, const safetensors_file& file) {
     parameter_loader loader(file);
     model.visit_parameters(loader, std::string{});
     loader.finish();
+    if constexpr (requires { model.finish_loading(); }) {
+        model.finish_loading();
+    }
 }
 
 /** @brief Counts the elements of every parameter a module visits (a visitor). */

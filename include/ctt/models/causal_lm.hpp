@@ -1,0 +1,703 @@
+#pragma once
+/**
+ * @file
+ * @brief `causal_lm<Config, Spec>`: every decoder-only transformer of the review as one template.
+ *
+ * A family is not a class. It is a *spec*: a struct deriving from `decoder_spec` that overrides
+ * the compile-time slots where the family differs (norm, wiring, Q/K/V layout, positional role,
+ * feed-forward, head) and gives its Hugging Face names as a `decoder_names` table. The *config*
+ * (generated from `config.json` by `ctt_add_hf_model`, or written by hand) holds the sizes and
+ * values, and may override any slot by a member of the same name (Falcon's wiring and QKV
+ * layout, NeoX's `use_parallel_residual`, `tie_word_embeddings`, ...). See
+ * `models/gpt_neox.hpp` for a family in full.
+ *
+ * The model provides, for every family: KV-cache sessions, `step` (token ids) and
+ * `step_embeddings` (PaLM-E style prefixes), a sequence-score head (`scores`, InstructGPT and
+ * Sparrow's reward), the hidden states HF reports, and `visit_parameters` under the table's
+ * names.
+ */
+
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <vector>
+
+#include "ctt/attention/kv_cache.hpp"
+#include "ctt/attention/masks.hpp"
+#include "ctt/blocks/attention_block.hpp"
+#include "ctt/blocks/feed_forward.hpp"
+#include "ctt/blocks/heads.hpp"
+#include "ctt/blocks/mixture_of_experts.hpp"
+#include "ctt/blocks/norm.hpp"
+#include "ctt/blocks/qk_norm.hpp"
+#include "ctt/kernels/elementwise.hpp"
+#include "ctt/models/hf_names.hpp"
+#include "ctt/models/model_io.hpp"
+#include "ctt/position/alibi.hpp"
+#include "ctt/position/embeddings.hpp"
+#include "ctt/position/rotary.hpp"
+#include "ctt/position/sinusoidal.hpp"
+#include "ctt/position/t5_bias.hpp"
+
+namespace ctt {
+
+/// The normalisation of a family.
+enum class norm_kind {
+    layer_norm,              ///< LayerNorm with weight and bias
+    layer_norm_without_bias, ///< LayerNorm with a weight only (Cohere, PaLM)
+    rms_norm,                ///< RMSNorm (T5, LLaMA)
+};
+
+/// How a checkpoint stores the Q, K and V projections.
+enum class qkv_layout {
+    separate, ///< three projections (`q_proj`, `k_proj`, `v_proj`)
+    fused,    ///< one projection with output `[q | k | v]` (GPT-2, Falcon multi-query)
+    /// One projection with output `[kv group][the group's query heads, k, v]`: GPT-NeoX and
+    /// BLOOM (`[heads][q, k, v]`, one query head per group), Falcon's new decoder architecture.
+    /// Rows are reordered to `[q | k | v]` once, at load.
+    fused_grouped,
+};
+
+/// The input-embedding role of position.
+enum class position_embedding {
+    none,
+    learned,    ///< a learned table indexed by position (GPT-2, GPT-Neo)
+    sinusoidal, ///< the fixed `[sin | cos]` table of CTRL, in float32 as CTRL computes it
+};
+
+/// The attention role of position: a Q/K transform or a score bias.
+enum class attention_position {
+    none,
+    rotary_half_split,  ///< `rotate_half` (GPT-NeoX, LLaMA, Falcon); partial via `rotary_dim`
+    rotary_interleaved, ///< `rotate_every_two` (GPT-J, Cohere)
+    alibi,              ///< ALiBi slopes for any head count (BLOOM)
+    t5_buckets,         ///< T5's causal bucketed bias, one table shared by every layer (LaMDA)
+};
+
+/// The feed-forward of the dense layers (and the experts' form when a family has experts).
+enum class ffn_kind {
+    dense, ///< `down(act(up(x)))`
+    gated, ///< `down(act(gate(x)) * up(x))`: SwiGLU, GeGLU
+};
+
+/**
+ * @brief Where a family's tensors live in a Hugging Face checkpoint.
+ *
+ * Patterns follow `models/hf_names.hpp`: `{}` is the layer index, `|` separates alternatives,
+ * a leading `^` puts a name outside `base`. Layer roles are relative to `layer`; the rest to
+ * `base`. An empty pattern: the family has no such tensor.
+ */
+struct decoder_names {
+    std::string_view base;                 ///< base-model prefix, accepted with or without
+    std::string_view embed_tokens;         ///< `[vocab, hidden]`
+    std::string_view embed_positions = {}; ///< learned positions `[max_positions, hidden]`
+    std::string_view embed_norm = {};      ///< norm after the embeddings (BLOOM)
+    std::string_view layer;                ///< prefix of layer `{}`
+    std::string_view norm1;                ///< before attention (or after it, post-norm)
+    std::string_view norm2 = {};           ///< before the feed-forward; unused with one shared norm
+    std::string_view q = {}, k = {}, v = {}; ///< separate projections
+    std::string_view qkv = {};               ///< fused projection
+    std::string_view out;                    ///< attention output projection
+    std::string_view q_norm = {}, k_norm = {}; ///< per-head q/k norms
+    std::string_view up = {}, gate = {}, down = {}; ///< dense feed-forward
+    std::string_view router = {};        ///< mixture of experts: the router (`gate`)
+    std::string_view experts = {};       ///< prefix of the stacked experts (HF v5)
+    std::string_view relative_bias = {}; ///< T5 bucket table, in the first layer
+    std::string_view final_norm;
+    std::string_view lm_head = "^lm_head";
+    std::string_view score = "^score";
+    std::string_view layer_ignored = {}; ///< buffers a layer may carry (space-separated)
+    std::string_view ignored = {};       ///< buffers outside the layers (space-separated)
+};
+
+/**
+ * @brief The slots of a decoder family and their defaults: a pre-LayerNorm decoder with
+ *        separate bias-free projections, no positional role, a dense feed-forward and a tied
+ *        LM head. A family derives from it and overrides what differs; a config member of the
+ *        same name overrides a slot again.
+ */
+struct decoder_spec {
+    // Embeddings.
+    static constexpr position_embedding positions = position_embedding::none;
+    static constexpr bool scale_embeddings = false; ///< `x *= sqrt(hidden)` (CTRL)
+    static constexpr bool embedding_norm = false;   ///< BLOOM's `word_embeddings_layernorm`
+    // Norms and wiring.
+    static constexpr norm_kind norm = norm_kind::layer_norm;
+    static constexpr norm_placement placement = norm_placement::pre;
+    static constexpr bool shared_norm = false; ///< parallel with one norm (GPT-J, Falcon, Cohere)
+    // Attention.
+    static constexpr qkv_layout qkv = qkv_layout::separate;
+    static constexpr weight_layout weights = weight_layout::out_in; ///< GPT-2's Conv1D: in_out
+    static constexpr bool qkv_bias = false;
+    static constexpr bool out_bias = false;
+    static constexpr bool qk_norm = false; ///< per-head RMS norm of q and k (Qwen3)
+    static constexpr attention_position position = attention_position::none;
+    // Feed-forward.
+    static constexpr ffn_kind ffn = ffn_kind::dense;
+    static constexpr bool ffn_bias = false;
+    static constexpr bool mixture_of_experts = false; ///< experts in every `moe_every`-th layer
+    // Head.
+    static constexpr bool tie_word_embeddings = true;
+    static constexpr bool head_bias = false; ///< GPT-J, CTRL
+};
+
+namespace detail {
+
+// A slot is the config's member of that name when it has one, else the spec's.
+#define CTT_DECODER_SLOT(name)                                                                     \
+    static constexpr auto name = [] {                                                              \
+        if constexpr (requires { C::name; }) {                                                     \
+            return C::name;                                                                        \
+        } else {                                                                                   \
+            return S::name;                                                                        \
+        }                                                                                          \
+    }()
+// An optional config value with its default.
+#define CTT_CONFIG_VALUE(name, fallback)                                                           \
+    static constexpr auto name = [] {                                                              \
+        if constexpr (requires { C::name; }) {                                                     \
+            return C::name;                                                                        \
+        } else {                                                                                   \
+            return fallback;                                                                       \
+        }                                                                                          \
+    }()
+
+/// The resolved slots and values of a decoder.
+template <class C, class S>
+struct decoder_traits {
+    CTT_DECODER_SLOT(positions);
+    CTT_DECODER_SLOT(scale_embeddings);
+    CTT_DECODER_SLOT(embedding_norm);
+    CTT_DECODER_SLOT(norm);
+    CTT_DECODER_SLOT(placement);
+    CTT_DECODER_SLOT(shared_norm);
+    CTT_DECODER_SLOT(qkv);
+    CTT_DECODER_SLOT(weights);
+    CTT_DECODER_SLOT(qkv_bias);
+    CTT_DECODER_SLOT(out_bias);
+    CTT_DECODER_SLOT(qk_norm);
+    CTT_DECODER_SLOT(position);
+    CTT_DECODER_SLOT(ffn);
+    CTT_DECODER_SLOT(ffn_bias);
+    CTT_DECODER_SLOT(mixture_of_experts);
+    CTT_DECODER_SLOT(tie_word_embeddings);
+    CTT_DECODER_SLOT(head_bias);
+    CTT_CONFIG_VALUE(num_kv_heads, C::num_heads);
+    CTT_CONFIG_VALUE(head_dim, C::hidden_size / C::num_heads);
+    CTT_CONFIG_VALUE(rotary_dim, head_dim);
+    CTT_CONFIG_VALUE(rope_theta, 10000.0);
+    CTT_CONFIG_VALUE(attention_scale, 0.0f); ///< 0: `1/sqrt(head_dim)`
+    CTT_CONFIG_VALUE(logit_scale, 1.0f);
+    CTT_CONFIG_VALUE(num_experts, index_t{1});
+    CTT_CONFIG_VALUE(experts_per_token, index_t{1});
+    CTT_CONFIG_VALUE(moe_intermediate_size, C::intermediate_size);
+    CTT_CONFIG_VALUE(moe_every, index_t{1});
+    CTT_CONFIG_VALUE(norm_topk_prob, true);
+    CTT_CONFIG_VALUE(num_buckets, index_t{32});
+    CTT_CONFIG_VALUE(max_distance, index_t{128});
+};
+#undef CTT_DECODER_SLOT
+#undef CTT_CONFIG_VALUE
+
+template <norm_kind N, index_t H>
+using norm_block_t = std::conditional_t<N == norm_kind::rms_norm, rms_norm_block<H>,
+                                        layer_norm_block<H, N == norm_kind::layer_norm>>;
+
+/**
+ * @brief Source row of destination row `r` of `[q | k | v]` in a `fused_grouped` projection of
+ *        `kv_heads` groups, each `[heads / kv_heads query heads, k, v]` of `head_dim` rows.
+ */
+[[nodiscard]] constexpr index_t grouped_qkv_source_row(index_t r, index_t heads, index_t kv_heads,
+                                                       index_t head_dim) noexcept {
+    const index_t per_group = heads / kv_heads;
+    const index_t group_rows = (per_group + 2) * head_dim;
+    const index_t q_width = heads * head_dim;
+    const index_t kv_width = kv_heads * head_dim;
+    if (r < q_width) {
+        const index_t h = r / head_dim;
+        return (h / per_group) * group_rows + (h % per_group) * head_dim + r % head_dim;
+    }
+    const bool is_value = r >= q_width + kv_width;
+    const index_t rel = r - q_width - (is_value ? kv_width : 0);
+    return (rel / head_dim) * group_rows + (per_group + (is_value ? 1 : 0)) * head_dim +
+           rel % head_dim;
+}
+
+/// Reorders the rows of `data` (`rows` rows of `row_length`) so row r receives source row
+/// `source(r)`.
+template <class Source>
+void permute_rows(float* data, index_t rows, index_t row_length, Source&& source) {
+    std::vector<float> copy(data, data + rows * row_length);
+    for (index_t r = 0; r < rows; ++r) {
+        const float* from = copy.data() + source(r) * row_length;
+        std::copy(from, from + row_length, data + r * row_length);
+    }
+}
+
+} // namespace detail
+
+/// What a decoder configuration provides at least (the generated configs use these names).
+template <class C>
+concept causal_lm_config = requires {
+    { C::vocab_size } -> std::convertible_to<index_t>;
+    { C::hidden_size } -> std::convertible_to<index_t>;
+    { C::num_heads } -> std::convertible_to<index_t>;
+    { C::intermediate_size } -> std::convertible_to<index_t>;
+    { C::num_layers } -> std::convertible_to<index_t>;
+    { C::max_positions } -> std::convertible_to<index_t>; ///< 0: no bound (ALiBi, T5 buckets)
+    { C::hidden_act } -> std::convertible_to<activation>;
+    { C::norm_eps } -> std::convertible_to<float>;
+};
+
+/**
+ * @brief A decoder-only language model of family `Spec` configured by `C`.
+ *
+ * With `C::head == causal_lm_head::sequence_score` it carries a score head instead of the LM
+ * head (HF `*ForSequenceClassification`: `num_labels` scores at the last token that is not
+ * `pad_token_id`).
+ */
+template <causal_lm_config C, class Spec>
+class causal_lm {
+    using traits = detail::decoder_traits<C, Spec>;
+
+public:
+    using config = C;
+    using spec = Spec;
+    static constexpr index_t hidden = C::hidden_size;
+    static constexpr index_t heads = C::num_heads;
+    static constexpr index_t kv_heads = traits::num_kv_heads;
+    static constexpr index_t head_dim = traits::head_dim;
+    static constexpr index_t inner = C::intermediate_size;
+    static constexpr index_t vocab = C::vocab_size;
+    static constexpr index_t num_layers = C::num_layers;
+    static constexpr index_t max_positions = C::max_positions;
+    static constexpr causal_lm_head head = detail::head_of<C>();
+    static constexpr index_t num_labels = detail::num_labels_of<C>();
+    static constexpr index_t q_width = heads * head_dim;
+    static constexpr index_t kv_width = kv_heads * head_dim;
+    static constexpr bool has_experts = traits::mixture_of_experts;
+    static_assert(heads % kv_heads == 0, CTT_MSG_ATTENTION_GQA);
+    static_assert(traits::positions == position_embedding::none || max_positions > 0,
+                  "causal_lm: position tables need max_position_embeddings");
+
+    using norm_type = detail::norm_block_t<traits::norm, hidden>;
+    using projection_type =
+        std::conditional_t<traits::qkv == qkv_layout::separate,
+                           separate_qkv<hidden, q_width, kv_width, traits::qkv_bias>,
+                           fused_qkv<hidden, q_width, kv_width, traits::qkv_bias, traits::weights>>;
+    using attention_type = attention_block<hidden, heads, kv_heads, head_dim, projection_type,
+                                           traits::out_bias, traits::weights>;
+    using dense_ffn_type =
+        std::conditional_t<traits::ffn == ffn_kind::gated,
+                           gated_feed_forward<hidden, inner, C::hidden_act, traits::ffn_bias>,
+                           feed_forward<hidden, inner, C::hidden_act, traits::ffn_bias,
+                                        traits::weights>>;
+    using experts_type = std::conditional_t<
+        has_experts,
+        mixture_of_experts<hidden, traits::moe_intermediate_size, traits::num_experts,
+                           C::hidden_act>,
+        detail::absent>;
+    using residual_type = residual_layer<traits::placement, norm_type, traits::shared_norm>;
+    using head_norm_type =
+        std::conditional_t<traits::qk_norm, head_rms_norm<head_dim>, detail::absent>;
+    using session_type = layered_kv_cache<num_layers, kv_heads, head_dim>;
+
+    /// One layer: attention, its norms, and the index of its feed-forward (dense or experts).
+    struct layer {
+        attention_type attention;
+        residual_type norms;
+        [[no_unique_address]] head_norm_type q_norm;
+        [[no_unique_address]] head_norm_type k_norm;
+        bool uses_experts = false;
+        index_t ffn_index = 0;
+    };
+
+    causal_lm()
+        : layers_(num_layers)
+        , rotary_(make_rotary())
+        , alibi_(make_alibi()) {
+        static_assert(traits::ffn == ffn_kind::gated || !has_experts,
+                      "causal_lm: experts are gated feed-forwards");
+        index_t dense = 0;
+        index_t moe = 0;
+        for (index_t i = 0; i < num_layers; ++i) {
+            auto& l = layers_[i];
+            set_eps(l.norms.norm1);
+            if constexpr (residual_type::has_second_norm) {
+                set_eps(l.norms.norm2);
+            }
+            if constexpr (traits::qk_norm) {
+                l.q_norm.eps = C::norm_eps;
+                l.k_norm.eps = C::norm_eps;
+            }
+            l.uses_experts = has_experts && (i + 1) % traits::moe_every == 0;
+            l.ffn_index = l.uses_experts ? moe++ : dense++;
+        }
+        dense_.resize(dense);
+        if constexpr (has_experts) {
+            experts_.resize(moe);
+            for (auto& e : experts_) {
+                e.routing = {traits::experts_per_token, router_order::softmax_then_top_k,
+                             traits::norm_topk_prob};
+            }
+        }
+        set_eps(final_norm_);
+        if constexpr (traits::embedding_norm) {
+            set_eps(embedding_norm_);
+        }
+        if constexpr (traits::positions == position_embedding::sinusoidal) {
+            sinusoid_table_f32_into();
+        }
+    }
+
+    /// Empty KV caches for up to `capacity` tokens (at most `max_positions` when bounded).
+    [[nodiscard]] session_type new_session(index_t capacity) const {
+        if constexpr (max_positions > 0) {
+            detail::check_at_most("causal_lm: session capacity and max_position_embeddings differ",
+                                  capacity, max_positions);
+        }
+        return session_type(capacity);
+    }
+
+    /**
+     * @brief Appends `tokens` to the sequence of `session` and writes their logits
+     *        (`[tokens.size(), vocab]`). With `hidden_states`, also the embeddings and each
+     *        layer's output as HF reports them (the last after the final norm).
+     */
+    void step(session_type& session, std::span<const std::int32_t> tokens,
+              tensor_view<float, shape<dyn, vocab>> logits,
+              std::vector<tensor<float, shape<dyn, hidden>>>* hidden_states = nullptr) const
+        requires(head == causal_lm_head::lm) {
+        tensor<float, shape<dyn, hidden>> x(tokens.size());
+        embedding_lookup(token_embeddings_.view(), tokens, x.view());
+        run(session, x, hidden_states);
+        lm_logits(x, logits);
+    }
+
+    /**
+     * @brief As `step`, from input embeddings instead of token ids (`inputs_embeds`): PaLM-E
+     *        style prefixes of image or sensor embeddings go through here. Positions, scale and
+     *        embedding norm apply as to looked-up tokens.
+     */
+    void step_embeddings(session_type& session, tensor_view<const float, shape<dyn, hidden>> input,
+                         tensor_view<float, shape<dyn, vocab>> logits) const
+        requires(head == causal_lm_head::lm) {
+        tensor<float, shape<dyn, hidden>> x(input.rows());
+        copy(input, x.view());
+        run(session, x, nullptr);
+        lm_logits(x, logits);
+    }
+
+    /**
+     * @brief The scores of each sequence of `ids` (`[batch, length]`), read at its last token
+     *        that is not `pad_token_id`: `[batch, num_labels]`.
+     */
+    [[nodiscard]] tensor<float, shape<dyn, num_labels>> scores(token_ids ids) const
+        requires(head == causal_lm_head::sequence_score) {
+        const index_t batch = ids.rows();
+        tensor<float, shape<dyn, hidden>> last(batch);
+        for (index_t b = 0; b < batch; ++b) {
+            auto session = new_session(ids.cols());
+            tensor<float, shape<dyn, hidden>> x(ids.cols());
+            embedding_lookup(token_embeddings_.view(), sequence(ids, b), x.view());
+            run(session, x, nullptr);
+            const index_t t = last_non_pad_position(sequence(ids, b), C::pad_token_id);
+            copy(tensor_view<const float, shape<hidden>>(x[t]), last[b]);
+        }
+        tensor<float, shape<dyn, num_labels>> out(batch);
+        score_.score.forward(tensor_view<const float, shape<dyn, hidden>>(last.view()), out.view());
+        return out;
+    }
+
+    /// Every parameter under the HF names of the family's table (`Spec::names`).
+    template <class Visitor>
+    void visit_parameters(Visitor& v, const std::string& prefix) {
+        constexpr decoder_names n = Spec::names;
+        hf_binder<Visitor> b(v, prefix, n.base);
+        b.tensor("", n.embed_tokens, token_embeddings_.view(), 0, "weight");
+        if constexpr (traits::positions == position_embedding::learned) {
+            b.tensor("", n.embed_positions, position_embeddings_.view(), 0, "weight");
+        }
+        if constexpr (traits::embedding_norm) {
+            b.module("", n.embed_norm, embedding_norm_);
+        }
+        for (index_t i = 0; i < num_layers; ++i) {
+            auto& l = layers_[i];
+            const std::string_view s = n.layer;
+            b.module(s, n.norm1, l.norms.norm1, i);
+            if constexpr (residual_type::has_second_norm) {
+                b.module(s, n.norm2, l.norms.norm2, i);
+            }
+            if constexpr (traits::qkv == qkv_layout::separate) {
+                b.module(s, n.q, l.attention.projection.q, i);
+                b.module(s, n.k, l.attention.projection.k, i);
+                b.module(s, n.v, l.attention.projection.v, i);
+            } else {
+                b.module(s, n.qkv, l.attention.projection.qkv, i);
+            }
+            b.module(s, n.out, l.attention.out, i);
+            if constexpr (traits::qk_norm) {
+                b.module(s, n.q_norm, l.q_norm, i);
+                b.module(s, n.k_norm, l.k_norm, i);
+            }
+            if (l.uses_experts) {
+                if constexpr (has_experts) {
+                    auto& e = experts_[l.ffn_index];
+                    b.module(s, n.router, e.router, i);
+                    b.tensor(s, n.experts, e.gate_up.view(), i, "gate_up_proj");
+                    b.tensor(s, n.experts, e.down.view(), i, "down_proj");
+                }
+            } else {
+                auto& f = dense_[l.ffn_index];
+                if constexpr (traits::ffn == ffn_kind::gated) {
+                    b.module(s, n.gate, f.gate, i);
+                }
+                b.module(s, n.up, f.up, i);
+                b.module(s, n.down, f.down, i);
+            }
+            b.ignore(s, n.layer_ignored, i);
+        }
+        if constexpr (traits::position == attention_position::t5_buckets) {
+            b.tensor("", n.relative_bias, relative_bias_weight_.view(), 0, "weight");
+        }
+        b.module("", n.final_norm, final_norm_);
+        if constexpr (head == causal_lm_head::lm) {
+            if constexpr (traits::tie_word_embeddings) {
+                b.ignore("", std::string(n.lm_head) + ".weight");
+            } else {
+                b.tensor("", n.lm_head, lm_weight_.view(), 0, "weight");
+            }
+            if constexpr (traits::head_bias) {
+                b.tensor("", n.lm_head, lm_bias_.view(), 0, "bias");
+            }
+        } else {
+            b.module("", n.score, score_.score);
+        }
+        b.ignore("", n.ignored);
+    }
+
+    /// Load-time transforms: fused per-group QKV rows to `[q | k | v]`, the T5 bias table.
+    void finish_loading() {
+        if constexpr (traits::qkv == qkv_layout::fused_grouped) {
+            static_assert(traits::weights == weight_layout::out_in);
+            const auto source = [](index_t r) {
+                return detail::grouped_qkv_source_row(r, heads, kv_heads, head_dim);
+            };
+            for (auto& l : layers_) {
+                auto& qkv = l.attention.projection.qkv;
+                detail::permute_rows(qkv.weight.data(), q_width + 2 * kv_width, hidden, source);
+                if constexpr (traits::qkv_bias) {
+                    detail::permute_rows(qkv.bias.data(), q_width + 2 * kv_width, 1, source);
+                }
+            }
+        }
+        if constexpr (traits::position == attention_position::t5_buckets) {
+            relative_bias_.emplace(relative_bias_weight_.view(), false, traits::max_distance);
+        }
+    }
+
+    /// The layers (attention, norms), the dense feed-forwards and the experts, for inspection.
+    [[nodiscard]] const std::vector<layer>& layers() const noexcept { return layers_; }
+
+private:
+    using rows = tensor<float, shape<dyn, hidden>>;
+    using const_rows = tensor_view<const float, shape<dyn, hidden>>;
+    using rotary_type =
+        std::conditional_t<traits::position == attention_position::rotary_interleaved,
+                           rotary_interleaved, rotary_half_split>;
+    static constexpr bool has_rotary = traits::position == attention_position::rotary_half_split ||
+                                       traits::position == attention_position::rotary_interleaved;
+
+    template <class N>
+    static void set_eps(N& norm) {
+        norm.eps = C::norm_eps;
+    }
+    static std::optional<rotary_type> make_rotary() {
+        if constexpr (has_rotary) {
+            static_assert(max_positions > 0, "causal_lm: rotary needs max_position_embeddings");
+            return rotary_type(traits::rotary_dim, max_positions, traits::rope_theta);
+        } else {
+            return std::nullopt;
+        }
+    }
+    static std::optional<alibi_bias> make_alibi() {
+        if constexpr (traits::position == attention_position::alibi) {
+            return alibi_bias(heads);
+        } else {
+            return std::nullopt;
+        }
+    }
+    void sinusoid_table_f32_into() {
+        if constexpr (traits::positions == position_embedding::sinusoidal) {
+            sinusoidal_table_f32(position_embeddings_.view());
+        }
+    }
+
+    /// Positions, scale and norm of the embedding stage, then every layer and the final norm.
+    void run(session_type& session, rows& x,
+             std::vector<tensor<float, shape<dyn, hidden>>>* hidden_states) const {
+        const index_t n = x.rows();
+        const index_t past = session.length();
+        if constexpr (max_positions > 0) {
+            detail::check_at_most("causal_lm: sequence length and max_position_embeddings differ",
+                                  past + n, max_positions);
+        }
+        if constexpr (traits::scale_embeddings) {
+            scale(x.view(), static_cast<float>(std::sqrt(static_cast<double>(hidden))));
+        }
+        if constexpr (traits::positions != position_embedding::none) {
+            embedding_lookup_add(position_embeddings_.view(), offset_position_ids(n, past),
+                                 x.view());
+        }
+        if constexpr (traits::embedding_norm) {
+            embedding_norm_.forward(const_rows(x.view()), x.view());
+        }
+        if (hidden_states != nullptr) {
+            hidden_states->push_back(x);
+        }
+        rows scratch(n);
+        rows scratch2(residual_type::needs_second_scratch ? n : 0);
+        typename attention_type::workspace ws(n);
+        const index_t dense_rows = traits::ffn == ffn_kind::gated ? 2 * n : n;
+        tensor<float, shape<dyn, inner>> ffn_scratch(dense_.empty() ? 0 : dense_rows);
+        [[maybe_unused]] auto moe_ws = make_moe_workspace(n);
+        for (index_t i = 0; i < num_layers; ++i) {
+            const auto& l = layers_[i];
+            auto& cache = session[i];
+            l.norms.forward(
+                x.view(), scratch.view(),
+                residual_type::needs_second_scratch ? scratch2.view() : scratch.view(),
+                [&](auto in, auto y, bool acc) { attend(i, l, cache, in, y, acc, ws); },
+                [&](auto in, auto y, bool acc) {
+                    if constexpr (has_experts) {
+                        if (l.uses_experts) {
+                            experts_[l.ffn_index].forward(in, y, acc, moe_ws);
+                            return;
+                        }
+                    }
+                    dense_[l.ffn_index].forward(in, y, acc, ffn_scratch.view());
+                });
+            if (hidden_states != nullptr && i + 1 < num_layers) {
+                hidden_states->push_back(x);
+            }
+        }
+        final_norm_.forward(const_rows(x.view()), x.view());
+        if (hidden_states != nullptr) {
+            hidden_states->push_back(x);
+        }
+    }
+
+    auto make_moe_workspace(index_t n) const {
+        if constexpr (has_experts) {
+            return typename experts_type::workspace(n);
+        } else {
+            return detail::absent{};
+        }
+    }
+
+    /// The mask of layer `i`: the spec's `layer_mask`, else the config's per-layer windows or
+    /// sliding window, else causal.
+    static auto mask_of_layer([[maybe_unused]] index_t i) {
+        if constexpr (requires { Spec::template layer_mask<C>(i); }) {
+            return Spec::template layer_mask<C>(i);
+        } else if constexpr (requires { C::layer_windows[0]; }) {
+            const index_t w = C::layer_windows[i];
+            return sliding_window_mask{w == 0 ? std::numeric_limits<index_t>::max() / 2 : w};
+        } else if constexpr (requires { C::sliding_window; }) {
+            return sliding_window_mask{C::sliding_window};
+        } else {
+            return causal_mask{};
+        }
+    }
+
+    template <class In, class Out>
+    void attend(index_t i, const layer& l, kv_cache<kv_heads, head_dim>& cache, In in, Out y,
+                bool acc, typename attention_type::workspace& ws) const {
+        attention_params params;
+        if constexpr (traits::attention_scale != 0.0f) {
+            params = params.with_scale(traits::attention_scale);
+        }
+        const auto mask = mask_of_layer(i);
+        const auto run_with = [&](const auto& bias, const auto& q_transform,
+                                  const auto& k_transform) {
+            l.attention.forward_cached(in, y, acc, cache, mask, bias, q_transform, k_transform,
+                                       params, ws);
+        };
+        if constexpr (traits::position == attention_position::alibi) {
+            run_with(*alibi_, no_transform{}, no_transform{});
+        } else if constexpr (traits::position == attention_position::t5_buckets) {
+            if (!relative_bias_) {
+                throw value_error("causal_lm: the relative bias table is built by "
+                                  "load_parameters (finish_loading was not called)");
+            }
+            run_with(*relative_bias_, no_transform{}, no_transform{});
+        } else if constexpr (traits::qk_norm && has_rotary) {
+            using chain = chained_transform<head_norm_type, rotary_type>;
+            run_with(no_bias{}, chain{&l.q_norm, &*rotary_}, chain{&l.k_norm, &*rotary_});
+        } else if constexpr (traits::qk_norm) {
+            run_with(no_bias{}, l.q_norm, l.k_norm);
+        } else if constexpr (has_rotary) {
+            run_with(no_bias{}, *rotary_, *rotary_);
+        } else {
+            run_with(no_bias{}, no_transform{}, no_transform{});
+        }
+    }
+
+    void lm_logits(const rows& x, tensor_view<float, shape<dyn, vocab>> logits) const {
+        const gemm_options options{traits::logit_scale, false};
+        const auto& w = [&]() -> const tensor<float, shape<vocab, hidden>>& {
+            if constexpr (traits::tie_word_embeddings) {
+                return token_embeddings_;
+            } else {
+                return lm_weight_;
+            }
+        }();
+        if constexpr (traits::head_bias) {
+            matmul_bt(const_rows(x.view()), w.view(), lm_bias_.view(), logits, options);
+        } else {
+            matmul_bt(const_rows(x.view()), w.view(), logits, options);
+        }
+    }
+
+    static constexpr index_t position_rows =
+        traits::positions == position_embedding::none ? 0 : max_positions;
+
+    tensor<float, shape<vocab, hidden>> token_embeddings_;
+    [[no_unique_address]] std::conditional_t<position_rows != 0,
+                                             tensor<float, shape<position_rows, hidden>>,
+                                             detail::absent>
+        position_embeddings_;
+    [[no_unique_address]] std::conditional_t<traits::embedding_norm, norm_type, detail::absent>
+        embedding_norm_;
+    std::vector<layer> layers_;
+    std::vector<dense_ffn_type> dense_;
+    [[no_unique_address]] std::conditional_t<has_experts, std::vector<experts_type>,
+                                             detail::absent>
+        experts_;
+    norm_type final_norm_;
+    [[no_unique_address]] std::conditional_t<
+        head == causal_lm_head::lm && !traits::tie_word_embeddings,
+        tensor<float, shape<vocab, hidden>>, detail::absent>
+        lm_weight_;
+    [[no_unique_address]] std::conditional_t<traits::head_bias, tensor<float, shape<vocab>>,
+                                             detail::absent>
+        lm_bias_;
+    [[no_unique_address]] std::conditional_t<head == causal_lm_head::sequence_score,
+                                             sequence_score_head<hidden, num_labels>,
+                                             detail::absent>
+        score_;
+    std::optional<rotary_type> rotary_;
+    std::optional<alibi_bias> alibi_;
+    [[no_unique_address]] std::conditional_t<
+        traits::position == attention_position::t5_buckets,
+        tensor<float, shape<traits::num_buckets, heads>>, detail::absent>
+        relative_bias_weight_;
+    std::optional<t5_relative_bias> relative_bias_;
+};
+
+} // namespace ctt

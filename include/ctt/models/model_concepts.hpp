@@ -1,0 +1,47 @@
+#pragma once
+/**
+ * @file
+ * @brief What a model can do, as concepts: the conformance runner, the HF runner and
+ *        `generate` dispatch on these (`requires` on members), never on a family's name, so a
+ *        new family needs no change in them.
+ */
+
+#include <cstdint>
+#include <span>
+
+#include "ctt/core/tensor_view.hpp"
+#include "ctt/models/model_io.hpp"
+
+namespace ctt {
+
+/// A decoder with KV-cache sessions: `new_session(capacity)` and `step(session, ids, logits)`.
+template <class M>
+concept causal_decoder = requires(const M& m, typename M::session_type& s,
+                                  std::span<const std::int32_t> ids,
+                                  tensor_view<float, shape<dyn, M::vocab>> logits) {
+    { m.new_session(index_t{}) } -> std::same_as<typename M::session_type>;
+    m.step(s, ids, logits);
+};
+
+/// A decoder that also takes input embeddings (PaLM-E prefixes): `step_embeddings`.
+template <class M>
+concept embedding_decoder =
+    causal_decoder<M> && requires(const M& m, typename M::session_type& s,
+                                  tensor_view<const float, shape<dyn, M::hidden>> x,
+                                  tensor_view<float, shape<dyn, M::vocab>> logits) {
+        m.step_embeddings(s, x, logits);
+    };
+
+/// A model that scores whole sequences (`scores(ids)`: reward and classification heads).
+template <class M>
+concept sequence_scorer = requires(const M& m, token_ids ids) { m.scores(ids); };
+
+/// An encoder over padded batches: `forward(ids)` (BERT).
+template <class M>
+concept batch_encoder = requires(const M& m, token_ids ids) { m.forward(ids); };
+
+/// An encoder-decoder: `encode(ids)`, then decoder sessions built from the encoding (T5).
+template <class M>
+concept encoder_decoder = requires(const M& m, token_ids ids) { m.encode(ids); };
+
+} // namespace ctt

@@ -1,0 +1,201 @@
+// One conformance case: the model generated from the case's config.json (case_model.hpp),
+// loaded from model.safetensors and run on the inputs, whatever it can do. What a model can do
+// decides what runs (`requires` on its members), so a new family needs no change here.
+#include "case_model.hpp"
+
+#include <ctt/io/parameter_loader.hpp>
+#include <ctt/models/generation.hpp>
+#include <ctt/models/model_concepts.hpp>
+
+#include <algorithm>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "case_api.hpp"
+
+namespace ctt::conformance {
+
+const char* const case_directory = CTT_CASE_DIR;
+
+namespace {
+
+using model_type = case_model::model;
+
+template <class Tensors>
+std::vector<float> flatten(const Tensors& tensors) {
+    std::vector<float> out;
+    for (const auto& t : tensors) {
+        out.insert(out.end(), t.begin(), t.end());
+    }
+    return out;
+}
+
+/// `[batch][layers]` tensors flattened as HF stacks them: `[layers, batch, ...]`.
+template <class T>
+std::vector<float> stack_layers(const std::vector<std::vector<T>>& per_batch) {
+    std::vector<float> out;
+    const index_t layers = per_batch.front().size();
+    for (index_t l = 0; l < layers; ++l) {
+        for (const auto& b : per_batch) {
+            out.insert(out.end(), b[l].begin(), b[l].end());
+        }
+    }
+    return out;
+}
+
+token_ids ids_view(const std::vector<std::int32_t>& ids, index_t batch) {
+    return token_ids(ids.data(), shape<dyn, dyn>(batch, ids.size() / batch));
+}
+
+template <class M>
+void run_encoder(const M& model, case_data& c) {
+    const auto ids = c.ints("input_ids");
+    const index_t batch = c.shape("input_ids").front();
+    const auto ids_v = ids_view(ids, batch);
+    std::vector<std::int32_t> types;
+    token_ids types_v = ids_v;
+    if (c.has("token_type_ids")) {
+        types = c.ints("token_type_ids");
+        types_v = ids_view(types, batch);
+    }
+    std::vector<std::int32_t> mask;
+    token_ids mask_v = ids_v;
+    if (c.has("attention_mask")) {
+        mask = c.ints("attention_mask");
+        mask_v = ids_view(mask, batch);
+    }
+    const auto result = model.forward(ids_v, types.empty() ? nullptr : &types_v,
+                                      mask.empty() ? nullptr : &mask_v);
+    c.check_floats("hidden_states", flatten(result.hidden_states), M::hidden);
+    c.check_floats("last_hidden_state", flatten(std::vector{result.hidden_states.back()}),
+                   M::hidden);
+    c.check_floats("prediction_logits", flatten(std::vector{result.prediction_logits}), M::vocab);
+    c.check_floats("seq_relationship_logits", flatten(std::vector{result.seq_relationship_logits}));
+    c.check_floats("pooler_output", flatten(std::vector{result.pooled}));
+}
+
+template <class M>
+void run_decoder(const M& model, case_data& c) {
+    constexpr index_t H = M::hidden;
+    constexpr index_t V = M::vocab;
+    const auto ids = c.ints("input_ids");
+    const index_t batch = c.shape("input_ids").front();
+    const index_t length = ids.size() / batch;
+    if (c.has("attention_mask")) {
+        const auto mask = c.ints("attention_mask");
+        if (!std::all_of(mask.begin(), mask.end(), [](std::int32_t m) { return m != 0; })) {
+            c.fail("padded decoder inputs are not supported by this runner");
+            return;
+        }
+    }
+    if (c.has("prefix_embeds")) {
+        if constexpr (embedding_decoder<M>) {
+            // PaLM-E style: embeddings before the tokens; logits cover both.
+            const auto prefix = c.floats("prefix_embeds");
+            const index_t prefix_length = prefix.size() / (batch * H);
+            std::vector<float> logits;
+            for (index_t b = 0; b < batch; ++b) {
+                auto session = model.new_session(prefix_length + length);
+                tensor<float, shape<dyn, V>> l(prefix_length + length);
+                model.step_embeddings(session,
+                                      tensor_view<const float, shape<dyn, H>>(
+                                          prefix.data() + b * prefix_length * H,
+                                          shape<dyn, H>(prefix_length)),
+                                      l.view().rows(0, prefix_length));
+                model.step(session, {ids.data() + b * length, length},
+                           l.view().rows(prefix_length, length));
+                logits.insert(logits.end(), l.begin(), l.end());
+            }
+            c.check_floats("logits", logits);
+        } else {
+            c.fail("the case feeds prefix_embeds but the model has no step_embeddings");
+        }
+        return;
+    }
+    std::vector<float> logits;
+    std::vector<std::vector<tensor<float, shape<dyn, H>>>> hidden(batch);
+    std::vector<std::int32_t> generated;
+    const index_t generated_length =
+        c.has("generated_ids") ? c.shape("generated_ids").back() : length;
+    for (index_t b = 0; b < batch; ++b) {
+        const std::span<const std::int32_t> prompt(ids.data() + b * length, length);
+        auto session = model.new_session(length);
+        tensor<float, shape<dyn, V>> l(length);
+        model.step(session, prompt, l.view(), &hidden[b]);
+        logits.insert(logits.end(), l.begin(), l.end());
+        if (c.has("generated_ids")) {
+            const auto g = generate(model, prompt, generated_length - length);
+            generated.insert(generated.end(), g.begin(), g.end());
+        }
+    }
+    c.check_floats("logits", logits);
+    c.check_floats("hidden_states", stack_layers(hidden));
+    c.check_ints("generated_ids", generated);
+}
+
+template <class M>
+void run_encoder_decoder(const M& model, case_data& c) {
+    const auto ids = c.ints("input_ids");
+    const index_t batch = c.shape("input_ids").front();
+    const auto ids_v = ids_view(ids, batch);
+    std::vector<std::int32_t> mask;
+    token_ids mask_v = ids_v;
+    if (c.has("attention_mask")) {
+        mask = c.ints("attention_mask");
+        mask_v = ids_view(mask, batch);
+    }
+    const auto enc = model.encode(ids_v, mask.empty() ? nullptr : &mask_v,
+                                  c.has("encoder_hidden_states"));
+    c.check_floats("encoder_last_hidden_state", flatten(std::vector{enc.states}), M::hidden);
+    c.check_floats("encoder_hidden_states", flatten(enc.hidden_states), M::hidden);
+    if (c.has("decoder_input_ids")) {
+        const auto dec = c.ints("decoder_input_ids");
+        const index_t dec_length = dec.size() / batch;
+        std::vector<float> logits;
+        std::vector<std::vector<tensor<float, shape<dyn, M::hidden>>>> hidden(batch);
+        for (index_t b = 0; b < batch; ++b) {
+            auto session = model.new_session(enc, b, dec_length);
+            tensor<float, shape<dyn, M::vocab>> l(dec_length);
+            model.step(session, {dec.data() + b * dec_length, dec_length}, l.view(), &hidden[b]);
+            logits.insert(logits.end(), l.begin(), l.end());
+        }
+        c.check_floats("logits", logits);
+        c.check_floats("decoder_hidden_states", stack_layers(hidden));
+    }
+    if (c.has("generated_ids")) {
+        const index_t generated_length = c.shape("generated_ids").back();
+        std::vector<std::int32_t> generated;
+        const std::int32_t start = M::config::decoder_start_token_id;
+        for (index_t b = 0; b < batch; ++b) {
+            auto session = model.new_session(enc, b, generated_length);
+            const auto g = generate_with(model, session, std::span(&start, 1), generated_length - 1);
+            generated.insert(generated.end(), g.begin(), g.end());
+        }
+        c.check_ints("generated_ids", generated);
+    }
+}
+
+template <class M>
+void run_model(case_data& c) {
+    auto model = std::make_unique<M>();
+    load_parameters(*model, c.weights());
+    if constexpr (encoder_decoder<M>) {
+        run_encoder_decoder(*model, c);
+    } else if constexpr (batch_encoder<M>) {
+        run_encoder(*model, c);
+    } else if constexpr (sequence_scorer<M>) {
+        const auto ids = c.ints("input_ids");
+        const auto scores = model->scores(ids_view(ids, c.shape("input_ids").front()));
+        c.check_floats("scores", flatten(std::vector{scores}));
+    } else {
+        static_assert(causal_decoder<M>, "conformance: the model can do nothing this runner runs");
+        run_decoder(*model, c);
+    }
+}
+
+} // namespace
+
+void run_case(case_data& c) { run_model<model_type>(c); }
+
+} // namespace ctt::conformance
