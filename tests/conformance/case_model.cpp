@@ -65,8 +65,8 @@ void run_encoder(const M& model, case_data& c) {
         mask = c.ints("attention_mask");
         mask_v = ids_view(mask, batch);
     }
-    const auto result = model.forward(ids_v, types.empty() ? nullptr : &types_v,
-                                      mask.empty() ? nullptr : &mask_v);
+    const auto result =
+        model.forward(ids_v, types.empty() ? nullptr : &types_v, mask.empty() ? nullptr : &mask_v);
     c.check_floats("hidden_states", flatten(result.hidden_states), M::hidden);
     c.check_floats("last_hidden_state", flatten(std::vector{result.hidden_states.back()}),
                    M::hidden);
@@ -98,11 +98,11 @@ void run_decoder(const M& model, case_data& c) {
             for (index_t b = 0; b < batch; ++b) {
                 auto session = model.new_session(prefix_length + length);
                 tensor<float, shape<dyn, V>> l(prefix_length + length);
-                model.step_embeddings(session,
-                                      tensor_view<const float, shape<dyn, H>>(
-                                          prefix.data() + b * prefix_length * H,
-                                          shape<dyn, H>(prefix_length)),
-                                      l.view().rows(0, prefix_length));
+                model.step_embeddings(
+                    session,
+                    tensor_view<const float, shape<dyn, H>>(prefix.data() + b * prefix_length * H,
+                                                            shape<dyn, H>(prefix_length)),
+                    l.view().rows(0, prefix_length));
                 model.step(session, {ids.data() + b * length, length},
                            l.view().rows(prefix_length, length));
                 logits.insert(logits.end(), l.begin(), l.end());
@@ -145,8 +145,8 @@ void run_encoder_decoder(const M& model, case_data& c) {
         mask = c.ints("attention_mask");
         mask_v = ids_view(mask, batch);
     }
-    const auto enc = model.encode(ids_v, mask.empty() ? nullptr : &mask_v,
-                                  c.has("encoder_hidden_states"));
+    const auto enc =
+        model.encode(ids_v, mask.empty() ? nullptr : &mask_v, c.has("encoder_hidden_states"));
     c.check_floats("encoder_last_hidden_state", flatten(std::vector{enc.states}), M::hidden);
     c.check_floats("encoder_hidden_states", flatten(enc.hidden_states), M::hidden);
     if (c.has("decoder_input_ids")) {
@@ -169,7 +169,8 @@ void run_encoder_decoder(const M& model, case_data& c) {
         const std::int32_t start = M::config::decoder_start_token_id;
         for (index_t b = 0; b < batch; ++b) {
             auto session = model.new_session(enc, b, generated_length);
-            const auto g = generate_with(model, session, std::span(&start, 1), generated_length - 1);
+            const auto g =
+                generate_with(model, session, std::span(&start, 1), generated_length - 1);
             generated.insert(generated.end(), g.begin(), g.end());
         }
         c.check_ints("generated_ids", generated);
@@ -196,6 +197,8 @@ void run_model(case_data& c) {
 
 } // namespace
 
-void run_case(case_data& c) { run_model<model_type>(c); }
+void run_case(case_data& c) {
+    run_model<model_type>(c);
+}
 
 } // namespace ctt::conformance

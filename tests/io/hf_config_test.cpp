@@ -77,11 +77,11 @@ TEST_CASE("defaults follow HF's config classes") {
 TEST_CASE("one registry: every family maps, an unknown type lists the supported ones") {
     // Every shipped case generates a header naming its family's template.
     const std::pair<const char*, const char*> families[] = {
-        {"gpt_neo", "::ctt::gpt_neo<config>"}, {"ctrl", "::ctt::ctrl<config>"},
+        {"gpt_neo", "::ctt::gpt_neo<config>"},   {"ctrl", "::ctt::ctrl<config>"},
         {"gpt_neox", "::ctt::gpt_neox<config>"}, {"gptj", "::ctt::gptj<config>"},
-        {"bloom", "::ctt::bloom<config>"},     {"falcon", "::ctt::falcon<config>"},
-        {"cohere", "::ctt::cohere<config>"},   {"mixtral", "::ctt::mixtral<config>"},
-        {"glam", "::ctt::qwen3_moe<config>"},  {"lamda", "::ctt::lamda<config>"}};
+        {"bloom", "::ctt::bloom<config>"},       {"falcon", "::ctt::falcon<config>"},
+        {"cohere", "::ctt::cohere<config>"},     {"mixtral", "::ctt::mixtral<config>"},
+        {"glam", "::ctt::qwen3_moe<config>"},    {"lamda", "::ctt::lamda<config>"}};
     for (const auto& [name, templ] : families) {
         CAPTURE(name);
         CHECK(contains(ctt::hf_config_header(read_config(name), "m"), templ));

@@ -126,6 +126,9 @@ struct recorder {
             for (index_t i = 0; i < v.size(); ++i) {
                 out.push_back(v[i]);
             }
+        } else if constexpr (S::rank > 2) {
+            REQUIRE(v.is_contiguous());
+            out.assign(v.data(), v.data() + v.size());
         } else {
             for (index_t r = 0; r < v.rows(); ++r) {
                 for (index_t c = 0; c < v.cols(); ++c) {
@@ -156,11 +159,14 @@ std::vector<double> gpt3_by_hand(const recorder& r, const std::vector<std::int32
         std::vector<double> out(in.size());
         for (index_t t = 0; t < L; ++t) {
             double mean = 0, var = 0;
-            for (index_t c = 0; c < H; ++c) mean += in[t * H + c] / H;
-            for (index_t c = 0; c < H; ++c) var += (in[t * H + c] - mean) * (in[t * H + c] - mean) / H;
+            for (index_t c = 0; c < H; ++c)
+                mean += in[t * H + c] / H;
+            for (index_t c = 0; c < H; ++c)
+                var += (in[t * H + c] - mean) * (in[t * H + c] - mean) / H;
             for (index_t c = 0; c < H; ++c) {
-                out[t * H + c] = (in[t * H + c] - mean) / std::sqrt(var + C::norm_eps) *
-                                     w(n + ".weight")[c] + w(n + ".bias")[c];
+                out[t * H + c] =
+                    (in[t * H + c] - mean) / std::sqrt(var + C::norm_eps) * w(n + ".weight")[c] +
+                    w(n + ".bias")[c];
             }
         }
         return out;
@@ -172,7 +178,8 @@ std::vector<double> gpt3_by_hand(const recorder& r, const std::vector<std::int32
         for (index_t t = 0; t < L; ++t) {
             for (index_t o = 0; o < n_out; ++o) {
                 double s = w(n + ".bias")[o];
-                for (index_t i = 0; i < n_in; ++i) s += in[t * n_in + i] * w(n + ".weight")[i * n_out + o];
+                for (index_t i = 0; i < n_in; ++i)
+                    s += in[t * n_in + i] * w(n + ".weight")[i * n_out + o];
                 out[t * n_out + o] = s;
             }
         }
@@ -186,27 +193,34 @@ std::vector<double> gpt3_by_hand(const recorder& r, const std::vector<std::int32
         const layer_sparse_mask mask = families::gpt3::layer_mask<C>(layer);
         for (index_t h = 0; h < NH; ++h) {
             const auto head = [&](index_t offset) {
-                return tensor_view<const float, shape<dyn, D>>(qkv_f.data() + offset + h * D, shape<dyn, D>(L),
+                return tensor_view<const float, shape<dyn, D>>(qkv_f.data() + offset + h * D,
+                                                               shape<dyn, D>(L),
                                                                std::array<index_t, 2>{3 * H, 1});
             };
             reference_attention(head(0), head(H), head(2 * H),
-                                tensor_view<float, shape<dyn, D>>(ctx.data() + h * D, shape<dyn, D>(L),
+                                tensor_view<float, shape<dyn, D>>(ctx.data() + h * D,
+                                                                  shape<dyn, D>(L),
                                                                   std::array<index_t, 2>{H, 1}),
                                 mask);
         }
-        const auto attn = conv(std::vector<double>(ctx.begin(), ctx.end()), H, H, p + "attn.c_proj");
-        for (index_t i = 0; i < L * H; ++i) x[i] += attn[i];
+        const auto attn =
+            conv(std::vector<double>(ctx.begin(), ctx.end()), H, H, p + "attn.c_proj");
+        for (index_t i = 0; i < L * H; ++i)
+            x[i] += attn[i];
         auto f = conv(norm(x, p + "ln_2"), H, F, p + "mlp.c_fc");
-        for (auto& v : f) v = kernels::reference::activate(C::hidden_act, v);
+        for (auto& v : f)
+            v = kernels::reference::activate(C::hidden_act, v);
         const auto down = conv(f, F, H, p + "mlp.c_proj");
-        for (index_t i = 0; i < L * H; ++i) x[i] += down[i];
+        for (index_t i = 0; i < L * H; ++i)
+            x[i] += down[i];
     }
     x = norm(x, "ln_f");
     std::vector<double> logits(L * C::vocab_size);
     for (index_t t = 0; t < L; ++t) {
         for (index_t v = 0; v < C::vocab_size; ++v) {
             double s = 0;
-            for (index_t c = 0; c < H; ++c) s += x[t * H + c] * w("wte.weight")[v * H + c];
+            for (index_t c = 0; c < H; ++c)
+                s += x[t * H + c] * w("wte.weight")[v * H + c];
             logits[t * C::vocab_size + v] = s;
         }
     }

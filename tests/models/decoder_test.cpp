@@ -18,7 +18,7 @@ struct tiny_gpt2 {
     static constexpr ctt::index_t max_positions = 64;
     static constexpr ctt::activation hidden_act = ctt::activation::gelu_tanh;
     static constexpr float norm_eps = 1e-5f;
-    };
+};
 
 struct tiny_llama {
     static constexpr ctt::index_t vocab_size = 256;

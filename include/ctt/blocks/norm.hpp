@@ -9,6 +9,7 @@
 
 #include "ctt/blocks/linear.hpp"
 #include "ctt/core/tensor.hpp"
+#include "ctt/kernels/elementwise.hpp"
 #include "ctt/kernels/norms.hpp"
 
 namespace ctt {

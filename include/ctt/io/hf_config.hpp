@@ -211,7 +211,8 @@ struct rope_settings {
 };
 inline rope_settings read_rope(config_writer& w, const nlohmann::json& json, double theta,
                                double fraction) {
-    rope_settings r{w.number_or("rope_theta", theta), w.number_or("partial_rotary_factor", fraction)};
+    rope_settings r{w.number_or("rope_theta", theta),
+                    w.number_or("partial_rotary_factor", fraction)};
     for (const char* key : {"rope_parameters", "rope_scaling"}) {
         if (!w.has(key)) {
             continue;
@@ -411,7 +412,8 @@ inline void map_falcon(config_writer& w, const nlohmann::json& json) {
     const auto heads = w.size("num_attention_heads");
     const bool new_arch = w.flag_or("new_decoder_architecture", false);
     const bool multi_query = w.flag_or("multi_query", true);
-    const std::uint64_t kv = new_arch ? w.size_or("num_kv_heads", heads) : (multi_query ? 1 : heads);
+    const std::uint64_t kv =
+        new_arch ? w.size_or("num_kv_heads", heads) : (multi_query ? 1 : heads);
     const decoder_sizes d{.vocab = w.size("vocab_size"),
                           .hidden = hidden,
                           .heads = heads,
@@ -611,7 +613,9 @@ void map_ignoring_architecture(config_writer& w, const nlohmann::json& json, std
 inline bool is_decoder_config(const nlohmann::json& json) {
     return json.contains("is_decoder") && json.at("is_decoder") == true;
 }
-inline bool is_not_decoder_config(const nlohmann::json& json) { return !is_decoder_config(json); }
+inline bool is_not_decoder_config(const nlohmann::json& json) {
+    return !is_decoder_config(json);
+}
 inline void map_bert_entry(config_writer& w, const nlohmann::json&, std::string_view) {
     map_bert(w);
 }
@@ -652,8 +656,7 @@ inline constexpr supported_model supported_models[] = {
      detail::is_not_decoder_config},
     {"t5", "T5DecoderOnly", "ctt/models/lamda.hpp", "::ctt::lamda",
      detail::map_ignoring_architecture<detail::map_lamda>, detail::is_decoder_config},
-    {"mt5", "MT5ForConditionalGeneration", "ctt/models/t5.hpp", "::ctt::t5",
-     detail::map_mt5_entry},
+    {"mt5", "MT5ForConditionalGeneration", "ctt/models/t5.hpp", "::ctt::t5", detail::map_mt5_entry},
 };
 
 /**

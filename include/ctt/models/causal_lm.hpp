@@ -100,14 +100,14 @@ struct decoder_names {
     std::string_view layer;                ///< prefix of layer `{}`
     std::string_view norm1;                ///< before attention (or after it, post-norm)
     std::string_view norm2 = {};           ///< before the feed-forward; unused with one shared norm
-    std::string_view q = {}, k = {}, v = {}; ///< separate projections
-    std::string_view qkv = {};               ///< fused projection
-    std::string_view out;                    ///< attention output projection
-    std::string_view q_norm = {}, k_norm = {}; ///< per-head q/k norms
+    std::string_view q = {}, k = {}, v = {};        ///< separate projections
+    std::string_view qkv = {};                      ///< fused projection
+    std::string_view out;                           ///< attention output projection
+    std::string_view q_norm = {}, k_norm = {};      ///< per-head q/k norms
     std::string_view up = {}, gate = {}, down = {}; ///< dense feed-forward
-    std::string_view router = {};        ///< mixture of experts: the router (`gate`)
-    std::string_view experts = {};       ///< prefix of the stacked experts (HF v5)
-    std::string_view relative_bias = {}; ///< T5 bucket table, in the first layer
+    std::string_view router = {};                   ///< mixture of experts: the router (`gate`)
+    std::string_view experts = {};                  ///< prefix of the stacked experts (HF v5)
+    std::string_view relative_bias = {};            ///< T5 bucket table, in the first layer
     std::string_view final_norm;
     std::string_view lm_head = "^lm_head";
     std::string_view score = "^score";
@@ -292,16 +292,15 @@ public:
                            fused_qkv<hidden, q_width, kv_width, traits::qkv_bias, traits::weights>>;
     using attention_type = attention_block<hidden, heads, kv_heads, head_dim, projection_type,
                                            traits::out_bias, traits::weights>;
-    using dense_ffn_type =
-        std::conditional_t<traits::ffn == ffn_kind::gated,
-                           gated_feed_forward<hidden, inner, C::hidden_act, traits::ffn_bias>,
-                           feed_forward<hidden, inner, C::hidden_act, traits::ffn_bias,
-                                        traits::weights>>;
-    using experts_type = std::conditional_t<
-        has_experts,
-        mixture_of_experts<hidden, traits::moe_intermediate_size, traits::num_experts,
-                           C::hidden_act>,
-        detail::absent>;
+    using dense_ffn_type = std::conditional_t<
+        traits::ffn == ffn_kind::gated,
+        gated_feed_forward<hidden, inner, C::hidden_act, traits::ffn_bias>,
+        feed_forward<hidden, inner, C::hidden_act, traits::ffn_bias, traits::weights>>;
+    using experts_type =
+        std::conditional_t<has_experts,
+                           mixture_of_experts<hidden, traits::moe_intermediate_size,
+                                              traits::num_experts, C::hidden_act>,
+                           detail::absent>;
     using residual_type = residual_layer<traits::placement, norm_type, traits::shared_norm>;
     using head_norm_type =
         std::conditional_t<traits::qk_norm, head_rms_norm<head_dim>, detail::absent>;
@@ -668,21 +667,19 @@ private:
         traits::positions == position_embedding::none ? 0 : max_positions;
 
     tensor<float, shape<vocab, hidden>> token_embeddings_;
-    [[no_unique_address]] std::conditional_t<position_rows != 0,
-                                             tensor<float, shape<position_rows, hidden>>,
-                                             detail::absent>
+    [[no_unique_address]] std::conditional_t<
+        position_rows != 0, tensor<float, shape<position_rows, hidden>>, detail::absent>
         position_embeddings_;
     [[no_unique_address]] std::conditional_t<traits::embedding_norm, norm_type, detail::absent>
         embedding_norm_;
     std::vector<layer> layers_;
     std::vector<dense_ffn_type> dense_;
-    [[no_unique_address]] std::conditional_t<has_experts, std::vector<experts_type>,
-                                             detail::absent>
+    [[no_unique_address]] std::conditional_t<has_experts, std::vector<experts_type>, detail::absent>
         experts_;
     norm_type final_norm_;
-    [[no_unique_address]] std::conditional_t<
-        head == causal_lm_head::lm && !traits::tie_word_embeddings,
-        tensor<float, shape<vocab, hidden>>, detail::absent>
+    [[no_unique_address]] std::conditional_t<head == causal_lm_head::lm &&
+                                                 !traits::tie_word_embeddings,
+                                             tensor<float, shape<vocab, hidden>>, detail::absent>
         lm_weight_;
     [[no_unique_address]] std::conditional_t<traits::head_bias, tensor<float, shape<vocab>>,
                                              detail::absent>
@@ -693,9 +690,9 @@ private:
         score_;
     std::optional<rotary_type> rotary_;
     std::optional<alibi_bias> alibi_;
-    [[no_unique_address]] std::conditional_t<
-        traits::position == attention_position::t5_buckets,
-        tensor<float, shape<traits::num_buckets, heads>>, detail::absent>
+    [[no_unique_address]] std::conditional_t<traits::position == attention_position::t5_buckets,
+                                             tensor<float, shape<traits::num_buckets, heads>>,
+                                             detail::absent>
         relative_bias_weight_;
     std::optional<t5_relative_bias> relative_bias_;
 };

@@ -94,9 +94,8 @@ public:
         , base_(base) {}
 
     /// The full names `scope + pattern` may stand for, in the order they are tried.
-    [[nodiscard]] std::vector<std::string> candidates(std::string_view scope,
-                                                      std::string_view pattern,
-                                                      index_t index) const {
+    [[nodiscard]] std::vector<std::string>
+    candidates(std::string_view scope, std::string_view pattern, index_t index) const {
         std::vector<std::string> out;
         for (auto alternative : detail::name_alternatives(pattern)) {
             const bool top_level = !alternative.empty() && alternative.front() == '^';

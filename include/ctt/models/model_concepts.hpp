@@ -25,23 +25,29 @@ concept causal_decoder = requires(const M& m, typename M::session_type& s,
 
 /// A decoder that also takes input embeddings (PaLM-E prefixes): `step_embeddings`.
 template <class M>
-concept embedding_decoder =
-    causal_decoder<M> && requires(const M& m, typename M::session_type& s,
-                                  tensor_view<const float, shape<dyn, M::hidden>> x,
-                                  tensor_view<float, shape<dyn, M::vocab>> logits) {
-        m.step_embeddings(s, x, logits);
-    };
+concept embedding_decoder = causal_decoder<M> &&
+    requires(const M& m, typename M::session_type& s,
+             tensor_view<const float, shape<dyn, M::hidden>> x,
+             tensor_view<float, shape<dyn, M::vocab>> logits) {
+    m.step_embeddings(s, x, logits);
+};
 
 /// A model that scores whole sequences (`scores(ids)`: reward and classification heads).
 template <class M>
-concept sequence_scorer = requires(const M& m, token_ids ids) { m.scores(ids); };
+concept sequence_scorer = requires(const M& m, token_ids ids) {
+    m.scores(ids);
+};
 
 /// An encoder over padded batches: `forward(ids)` (BERT).
 template <class M>
-concept batch_encoder = requires(const M& m, token_ids ids) { m.forward(ids); };
+concept batch_encoder = requires(const M& m, token_ids ids) {
+    m.forward(ids);
+};
 
 /// An encoder-decoder: `encode(ids)`, then decoder sessions built from the encoding (T5).
 template <class M>
-concept encoder_decoder = requires(const M& m, token_ids ids) { m.encode(ids); };
+concept encoder_decoder = requires(const M& m, token_ids ids) {
+    m.encode(ids);
+};
 
 } // namespace ctt
