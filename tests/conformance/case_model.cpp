@@ -44,7 +44,7 @@ std::vector<float> stack_layers(const std::vector<std::vector<T>>& per_batch) {
     return out;
 }
 
-token_ids ids_view(const std::vector<std::int32_t>& ids, index_t batch) {
+[[maybe_unused]] token_ids ids_view(const std::vector<std::int32_t>& ids, index_t batch) {
     return token_ids(ids.data(), shape<dyn, dyn>(batch, ids.size() / batch));
 }
 

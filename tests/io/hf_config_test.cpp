@@ -82,9 +82,11 @@ TEST_CASE("one registry: every family maps, an unknown type lists the supported 
         {"bloom", "::ctt::bloom<config>"},       {"falcon", "::ctt::falcon<config>"},
         {"cohere", "::ctt::cohere<config>"},     {"mixtral", "::ctt::mixtral<config>"},
         {"glam", "::ctt::qwen3_moe<config>"},    {"lamda", "::ctt::lamda<config>"}};
-    for (const auto& [name, templ] : families) {
+    for (const auto& family : families) {
+        const std::string name =
+            family.first; // not a structured binding: clang 14 cannot capture one
         CAPTURE(name);
-        CHECK(contains(ctt::hf_config_header(read_config(name), "m"), templ));
+        CHECK(contains(ctt::hf_config_header(read_config(name), "m"), family.second));
     }
     // A T5 config with is_decoder is the decoder-only stack, never the encoder-decoder.
     CHECK(contains(ctt::hf_config_header(read_config("lamda"), "m"), "T5DecoderOnly"));

@@ -484,7 +484,7 @@ inline void map_cohere(config_writer& w, const nlohmann::json& json) {
     w.boolean("tie_word_embeddings", w.flag_or("tie_word_embeddings", true));
 }
 
-inline void write_experts(config_writer& w, std::uint64_t experts, std::uint64_t layers) {
+inline void write_experts(config_writer& w, std::uint64_t experts) {
     const auto k = w.size_or("num_experts_per_tok", 2);
     if (k > experts) {
         w.fail("\"num_experts_per_tok\" (" + std::to_string(k) + ") exceeds the " +
@@ -492,14 +492,13 @@ inline void write_experts(config_writer& w, std::uint64_t experts, std::uint64_t
     }
     w.index("num_experts", experts);
     w.index("experts_per_token", k);
-    (void)layers;
 }
 
 inline void map_mixtral(config_writer& w, const nlohmann::json& json) {
     const auto d = llama_sizes(w, "silu", 1e-5);
     write_decoder(w, d);
     write_rotary(w, read_rope(w, json, 1e6, 1.0), head_dim_of(d));
-    write_experts(w, w.size("num_local_experts"), d.layers);
+    write_experts(w, w.size("num_local_experts"));
     if (w.has("sliding_window")) {
         w.index("sliding_window", w.size("sliding_window"));
     }
@@ -516,8 +515,7 @@ inline void map_qwen3_moe(config_writer& w, const nlohmann::json& json) {
     const auto d = llama_sizes(w, "silu", 1e-6);
     write_decoder(w, d);
     write_rotary(w, read_rope(w, json, 10000.0, 1.0), head_dim_of(d));
-    write_experts(w, w.has("num_experts") ? w.size("num_experts") : w.size("num_local_experts"),
-                  d.layers);
+    write_experts(w, w.has("num_experts") ? w.size("num_experts") : w.size("num_local_experts"));
     w.index("moe_intermediate_size", w.size("moe_intermediate_size"));
     w.index("moe_every", w.size_or("decoder_sparse_step", 1));
     w.boolean("norm_topk_prob", w.flag_or("norm_topk_prob", false));
