@@ -107,7 +107,9 @@ struct decoder_names {
     std::string_view up = {}, gate = {}, down = {}; ///< dense feed-forward
     std::string_view router = {};                   ///< mixture of experts: the router (`gate`)
     std::string_view experts = {};                  ///< prefix of the stacked experts (HF v5)
-    std::string_view relative_bias = {};            ///< T5 bucket table, in the first layer
+    /// One expert's projections in older checkpoints, `{e}` for the expert; stacked at load.
+    std::string_view expert_gate = {}, expert_up = {}, expert_down = {};
+    std::string_view relative_bias = {}; ///< T5 bucket table, in the first layer
     std::string_view final_norm;
     std::string_view lm_head = "^lm_head";
     std::string_view score = "^score";
@@ -448,8 +450,7 @@ public:
                 if constexpr (has_experts) {
                     auto& e = experts_[l.ffn_index];
                     b.module(s, n.router, e.router, i);
-                    b.tensor(s, n.experts, e.gate_up.view(), i, "gate_up_proj");
-                    b.tensor(s, n.experts, e.down.view(), i, "down_proj");
+                    visit_experts(b, v, s, n, e, i);
                 }
             } else {
                 auto& f = dense_[l.ffn_index];
@@ -478,6 +479,30 @@ public:
             b.module("", n.score, score_.score);
         }
         b.ignore("", n.ignored);
+    }
+
+    /// The experts of layer `i`: stacked (HF v5), or one tensor per expert and projection
+    /// (older checkpoints), read into the stacked tensors.
+    template <class Binder, class Visitor>
+    static void visit_experts(Binder& b, [[maybe_unused]] Visitor& v, std::string_view scope,
+                              const decoder_names& n, experts_type& e, index_t i) {
+        bool stacked = n.expert_gate.empty();
+        if constexpr (detail::name_aware_visitor<Visitor>) {
+            stacked = stacked || v.contains(b.resolve(scope, n.experts, i, "gate_up_proj"));
+        }
+        if (stacked) {
+            b.tensor(scope, n.experts, e.gate_up.view(), i, "gate_up_proj");
+            b.tensor(scope, n.experts, e.down.view(), i, "down_proj");
+            return;
+        }
+        constexpr index_t F = experts_type::inner;
+        for (index_t x = 0; x < experts_type::experts; ++x) {
+            const auto pattern = [x](std::string_view p) { return detail::expand_expert(p, x); };
+            auto gate_up = e.gate_up.view()[x];
+            b.tensor(scope, pattern(n.expert_gate), gate_up.rows(0, F), i, "weight");
+            b.tensor(scope, pattern(n.expert_up), gate_up.rows(F, F), i, "weight");
+            b.tensor(scope, pattern(n.expert_down), e.down.view()[x], i, "weight");
+        }
     }
 
     /// Load-time transforms: fused per-group QKV rows to `[q | k | v]`, the T5 bias table.

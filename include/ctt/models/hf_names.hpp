@@ -38,6 +38,15 @@ namespace detail {
     return out;
 }
 
+/// `pattern` with every `{e}` replaced by `expert` (the layer's `{}` is left for the binder).
+[[nodiscard]] inline std::string expand_expert(std::string_view pattern, index_t expert) {
+    std::string out(pattern);
+    for (std::size_t at = out.find("{e}"); at != std::string::npos; at = out.find("{e}", at)) {
+        out.replace(at, 3, std::to_string(expert));
+    }
+    return out;
+}
+
 /// The alternatives of `a|b|c` (a single name when there is no `|`).
 [[nodiscard]] inline std::vector<std::string_view> name_alternatives(std::string_view pattern) {
     std::vector<std::string_view> out;

@@ -19,6 +19,9 @@ struct mixtral : llama {
         decoder_names n = llama::names;
         n.router = "mlp.gate|block_sparse_moe.gate";
         n.experts = "mlp.experts|block_sparse_moe.experts";
+        n.expert_gate = "block_sparse_moe.experts.{e}.w1|mlp.experts.{e}.w1";
+        n.expert_up = "block_sparse_moe.experts.{e}.w3|mlp.experts.{e}.w3";
+        n.expert_down = "block_sparse_moe.experts.{e}.w2|mlp.experts.{e}.w2";
         return n;
     }();
 };

@@ -22,6 +22,9 @@ struct qwen3_moe : llama {
         n.k_norm = "self_attn.k_norm";
         n.router = "mlp.gate";
         n.experts = "mlp.experts";
+        n.expert_gate = "mlp.experts.{e}.gate_proj";
+        n.expert_up = "mlp.experts.{e}.up_proj";
+        n.expert_down = "mlp.experts.{e}.down_proj";
         return n;
     }();
 };
