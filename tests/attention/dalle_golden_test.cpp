@@ -1,5 +1,5 @@
 // DALL-E's sparse attention layers (lucidrains/DALLE-pytorch attention.py, as run in
-// tests/data/dalle_attn): text is causal; image tokens see all text plus their causal row,
+// tests/data/kernels/dalle_attn): text is causal; image tokens see all text plus their causal row,
 // column or convolutional window. to_qkv has no bias, to_out has one; q is scaled by
 // dim_head^-0.5 (the kernel's default scale).
 #include <ctt/attention/flash_attention.hpp>
@@ -58,7 +58,7 @@ std::vector<float> run_layer(const test::golden_case& c, const std::string& laye
 } // namespace
 
 TEST_CASE("DALL-E row, column and convolutional attention reproduce DALLE-pytorch") {
-    const auto c = test::golden_case::data("dalle_attn");
+    const auto c = test::golden_case::data("kernels/dalle_attn");
     const index_t text_len = c.config.at("text_len").get<index_t>();
     const index_t image_size = c.config.at("image_size").get<index_t>();
     struct layer_case {

@@ -1,4 +1,4 @@
-// Reproduces torch.nn.functional.scaled_dot_product_attention (tests/data/sdpa_kernels):
+// Reproduces torch.nn.functional.scaled_dot_product_attention (tests/data/kernels/sdpa_kernels):
 // plain, causal (bottom-right aligned), additive float bias and scale = 1, on three shapes
 // (Lq = Lk, Lq != Lk, Lq = 1), through flash_attention and reference_attention.
 #include <doctest/doctest.h>
@@ -95,7 +95,7 @@ void check_case(const ctt::safetensors_file& f, int c) {
 
 TEST_CASE("sdpa_kernels golden: plain, causal, bias, scale 1 over three shapes") {
     const auto f = ctt::safetensors_file::open(std::string(CTT_TEST_DATA_DIR) +
-                                               "/sdpa_kernels/io.safetensors");
+                                               "/kernels/sdpa_kernels/io.safetensors");
     check_case<16>(f, 0);
     check_case<64>(f, 1);
     check_case<128>(f, 2);

@@ -330,11 +330,11 @@ TEST_CASE("golden files open and read") {
     CHECK(io.info("hidden_states").shape == std::vector<ctt::index_t>{3, 2, 13, 64});
 
     // A file with an empty header ("{}" padded with spaces) and no tensors.
-    const auto empty = safetensors_file::open(data_dir() / "sdpa_kernels/model.safetensors");
+    const auto empty = safetensors_file::open(data_dir() / "kernels/sdpa_kernels/model.safetensors");
     CHECK(empty.size() == 0);
 
     // Every golden file validates and every tensor reads.
-    for (const char* name : {"hf/bert", "hf/gpt2", "hf/llama", "hf/t5", "sdpa_kernels"}) {
+    for (const char* name : {"hf/bert", "hf/gpt2", "hf/llama", "hf/t5", "kernels/sdpa_kernels"}) {
         for (const char* file : {"model.safetensors", "io.safetensors"}) {
             const auto g = safetensors_file::open(data_dir() / name / file);
             for (const auto& n : g.names()) {
@@ -479,7 +479,7 @@ TEST_CASE("golden_case support: case folders and the tolerance check") {
     CHECK(c.dim("H") == 64);
     CHECK_THROWS_AS((void)c.dim("nope"), io_error);
     CHECK(c.model.contains("bert.embeddings.word_embeddings.weight"));
-    const auto sdpa = ctt::test::golden_case::data("sdpa_kernels");
+    const auto sdpa = ctt::test::golden_case::data("kernels/sdpa_kernels");
     CHECK(sdpa.io.contains("c0_q"));
     CHECK_THROWS_AS((void)ctt::test::golden_case::hf("no_such_case"), io_error);
 

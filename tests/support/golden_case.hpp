@@ -42,7 +42,7 @@ namespace ctt::test {
 inline constexpr double golden_tolerance = 2e-4;
 
 #ifdef CTT_TEST_DATA_DIR
-/// The folder holding copies of the reference cases (`hf/<name>/`, `sdpa_kernels/`).
+/// The folder holding copies of the reference cases (`hf/<name>/`, `kernels/<name>/`).
 inline std::filesystem::path test_data_dir() {
     return CTT_TEST_DATA_DIR;
 }
@@ -85,7 +85,7 @@ struct golden_case {
     [[nodiscard]] static golden_case hf(std::string_view name) {
         return golden_case(test_data_dir() / "hf" / name);
     }
-    /// A case under `tests/data/<relative>` ("sdpa_kernels").
+    /// A case under `tests/data/<relative>` ("kernels/sdpa_kernels").
     [[nodiscard]] static golden_case data(std::string_view relative) {
         return golden_case(test_data_dir() / relative);
     }

@@ -60,28 +60,35 @@ inline void accumulate_values(const float* p, index_t n, const float* v, index_t
     constexpr index_t W = simd::width<float>;
     constexpr index_t full = D / W;
     constexpr index_t step = full < 8 ? (full == 0 ? 1 : full) : 8;
-    index_t c = 0;
-    for (; c + step <= full; c += step) {
-        batch a[step];
-        for (index_t t = 0; t < step; ++t) {
-            a[t] = simd::load(acc + (c + t) * W);
-        }
-        for (index_t j = 0; j < n; ++j) {
-            const batch pj(p[j]);
+    // Loops that cannot run are not instantiated: a head dimension below one register has no
+    // full-register part, and one of whole blocks of `step` registers has no remainder. GCC 12
+    // warns about such dead loops (-Waggressive-loop-optimizations, seen at D = 8 and D = 256).
+    if constexpr (full > 0) {
+        index_t c = 0;
+        for (; c + step <= full; c += step) {
+            batch a[step];
             for (index_t t = 0; t < step; ++t) {
-                a[t] = simd::fma(pj, simd::load(v + j * ldv + (c + t) * W), a[t]);
+                a[t] = simd::load(acc + (c + t) * W);
+            }
+            for (index_t j = 0; j < n; ++j) {
+                const batch pj(p[j]);
+                for (index_t t = 0; t < step; ++t) {
+                    a[t] = simd::fma(pj, simd::load(v + j * ldv + (c + t) * W), a[t]);
+                }
+            }
+            for (index_t t = 0; t < step; ++t) {
+                simd::store(acc + (c + t) * W, a[t]);
             }
         }
-        for (index_t t = 0; t < step; ++t) {
-            simd::store(acc + (c + t) * W, a[t]);
+        if constexpr (full % step != 0) {
+            for (; c < full; ++c) {
+                batch a = simd::load(acc + c * W);
+                for (index_t j = 0; j < n; ++j) {
+                    a = simd::fma(batch(p[j]), simd::load(v + j * ldv + c * W), a);
+                }
+                simd::store(acc + c * W, a);
+            }
         }
-    }
-    for (; c < full; ++c) {
-        batch a = simd::load(acc + c * W);
-        for (index_t j = 0; j < n; ++j) {
-            a = simd::fma(batch(p[j]), simd::load(v + j * ldv + c * W), a);
-        }
-        simd::store(acc + c * W, a);
     }
     for (index_t d = full * W; d < D; ++d) {
         for (index_t j = 0; j < n; ++j) {
