@@ -31,13 +31,6 @@
 #include "ctt/kernels/softmax.hpp"
 #include "ctt/simd/batch.hpp"
 
-// The block's shape messages, in the format of `core/shape_messages.hpp`.
-// clang-format off
-#define CTT_MSG_MOE_INPUT_WIDTH   "mixture_of_experts: input width and hidden size differ"
-#define CTT_MSG_MOE_OUTPUT_WIDTH  "mixture_of_experts: output width and hidden size differ"
-#define CTT_MSG_MOE_ROWS          "mixture_of_experts: input and output rows differ"
-#define CTT_MSG_MOE_WORKSPACE     "mixture_of_experts: token count and workspace rows differ"
-// clang-format on
 
 namespace ctt {
 
