@@ -330,7 +330,8 @@ TEST_CASE("golden files open and read") {
     CHECK(io.info("hidden_states").shape == std::vector<ctt::index_t>{3, 2, 13, 64});
 
     // A file with an empty header ("{}" padded with spaces) and no tensors.
-    const auto empty = safetensors_file::open(data_dir() / "kernels/sdpa_kernels/model.safetensors");
+    const auto empty =
+        safetensors_file::open(data_dir() / "kernels/sdpa_kernels/model.safetensors");
     CHECK(empty.size() == 0);
 
     // Every golden file validates and every tensor reads.

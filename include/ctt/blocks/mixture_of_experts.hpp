@@ -31,7 +31,6 @@
 #include "ctt/kernels/softmax.hpp"
 #include "ctt/simd/batch.hpp"
 
-
 namespace ctt {
 
 /// How a router turns its logits into expert weights.

@@ -60,7 +60,9 @@ public:
 
     /// A fully static tensor is allocated and zeroed; one with runtime extents starts empty
     /// (every runtime extent 0) and is assigned later.
-    tensor() : shape_(empty_shape()), data_(detail::allocate_aligned<T>(shape_.size())) {}
+    tensor()
+        : shape_(empty_shape())
+        , data_(detail::allocate_aligned<T>(shape_.size())) {}
 
     /// Allocates a zeroed tensor from the runtime extents, in dimension order.
     template <class... Ints>
