@@ -352,7 +352,7 @@ public:
             set_eps(embedding_norm_);
         }
         if constexpr (traits::positions == position_embedding::sinusoidal) {
-            sinusoid_table_f32_into();
+            sinusoidal_table_f32(position_embeddings_.view()); // CTRL's table, in float32
         }
     }
 
@@ -525,7 +525,7 @@ public:
         }
     }
 
-    /// The layers (attention, norms), the dense feed-forwards and the experts, for inspection.
+    /// The layers (attention, norms, whether each uses experts), for inspection.
     [[nodiscard]] const std::vector<layer>& layers() const noexcept { return layers_; }
 
 private:
@@ -554,11 +554,6 @@ private:
             return alibi_bias(heads);
         } else {
             return std::nullopt;
-        }
-    }
-    void sinusoid_table_f32_into() {
-        if constexpr (traits::positions == position_embedding::sinusoidal) {
-            sinusoidal_table_f32(position_embeddings_.view());
         }
     }
 
