@@ -486,9 +486,12 @@ public:
     template <class Binder, class Visitor>
     static void visit_experts(Binder& b, [[maybe_unused]] Visitor& v, std::string_view scope,
                               const decoder_names& n, experts_type& e, index_t i) {
-        bool stacked = n.expert_gate.empty();
+        // Stacked unless the checkpoint is known to lack it (a visitor that cannot tell, such as
+        // a counter, sees HF v5's names).
+        bool stacked = true;
         if constexpr (detail::name_aware_visitor<Visitor>) {
-            stacked = stacked || v.contains(b.resolve(scope, n.experts, i, "gate_up_proj"));
+            stacked =
+                n.expert_gate.empty() || v.contains(b.resolve(scope, n.experts, i, "gate_up_proj"));
         }
         if (stacked) {
             b.tensor(scope, n.experts, e.gate_up.view(), i, "gate_up_proj");
