@@ -48,31 +48,76 @@ std::vector<float> stack_layers(const std::vector<std::vector<T>>& per_batch) {
     return token_ids(ids.data(), shape<dyn, dyn>(batch, ids.size() / batch));
 }
 
+/// An optional `[batch, length]` int input of the case.
+struct optional_ids {
+    std::vector<std::int32_t> values;
+    token_ids view;
+    optional_ids(const case_data& c, const std::string& name, index_t batch)
+        : values(c.has(name) ? c.ints(name) : std::vector<std::int32_t>{})
+        , view(values.data(), shape<dyn, dyn>(batch, values.empty() ? 0 : values.size() / batch)) {}
+    [[nodiscard]] const token_ids* get() const { return values.empty() ? nullptr : &view; }
+};
+
+/// The heads of an encoder's outputs, under the names HF's classes give them.
+template <class M, class Out>
+void check_encoder_outputs(case_data& c, const Out& out) {
+    c.check_floats("hidden_states", flatten(out.hidden_states), M::hidden);
+    c.check_floats("last_hidden_state", flatten(std::vector{out.last_hidden_state}), M::hidden);
+    if constexpr (M::has_mlm) {
+        const auto logits = flatten(std::vector{out.prediction_logits});
+        c.check_floats(c.has("prediction_logits") ? "prediction_logits" : "logits", logits,
+                       M::vocab);
+    }
+    if constexpr (M::has_discriminator) {
+        c.check_floats("logits", flatten(std::vector{out.token_logits}), 1);
+    }
+    if constexpr (M::has_sentence_pair) {
+        const auto pair = flatten(std::vector{out.seq_relationship_logits});
+        c.check_floats(c.has("sop_logits") ? "sop_logits" : "seq_relationship_logits", pair);
+    }
+    if constexpr (M::has_pooler) {
+        c.check_floats("pooler_output", flatten(std::vector{out.pooled}));
+    }
+}
+
 template <class M>
 void run_encoder(const M& model, case_data& c) {
     const auto ids = c.ints("input_ids");
     const index_t batch = c.shape("input_ids").front();
-    const auto ids_v = ids_view(ids, batch);
-    std::vector<std::int32_t> types;
-    token_ids types_v = ids_v;
-    if (c.has("token_type_ids")) {
-        types = c.ints("token_type_ids");
-        types_v = ids_view(types, batch);
-    }
-    std::vector<std::int32_t> mask;
-    token_ids mask_v = ids_v;
-    if (c.has("attention_mask")) {
-        mask = c.ints("attention_mask");
-        mask_v = ids_view(mask, batch);
-    }
-    const auto result =
-        model.forward(ids_v, types.empty() ? nullptr : &types_v, mask.empty() ? nullptr : &mask_v);
-    c.check_floats("hidden_states", flatten(result.hidden_states), M::hidden);
-    c.check_floats("last_hidden_state", flatten(std::vector{result.hidden_states.back()}),
-                   M::hidden);
-    c.check_floats("prediction_logits", flatten(std::vector{result.prediction_logits}), M::vocab);
-    c.check_floats("seq_relationship_logits", flatten(std::vector{result.seq_relationship_logits}));
-    c.check_floats("pooler_output", flatten(std::vector{result.pooled}));
+    const optional_ids types(c, "token_type_ids", batch);
+    const optional_ids mask(c, "attention_mask", batch);
+    const optional_ids langs(c, "langs", batch);
+    const auto out = model.forward(ids_view(ids, batch),
+                                   encoder_inputs{types.get(), mask.get(), langs.get(), true});
+    check_encoder_outputs<M>(c, out);
+}
+
+[[maybe_unused]] pixel_values pixels_view(const std::vector<float>& pixels,
+                                          const std::vector<index_t>& dims) {
+    return pixel_values(pixels.data(),
+                        shape<dyn, dyn, dyn, dyn>(dims[0], dims[1], dims[2], dims[3]));
+}
+
+template <class M>
+void run_pixel_encoder(const M& model, case_data& c) {
+    const auto pixels = c.floats("pixel_values");
+    const auto out = model.forward_pixels(pixels_view(pixels, c.shape("pixel_values")), true);
+    check_encoder_outputs<M>(c, out);
+}
+
+template <class M>
+void run_contrastive(const M& model, case_data& c) {
+    const auto ids = c.ints("input_ids");
+    const index_t batch = c.shape("input_ids").front();
+    const optional_ids mask(c, "attention_mask", batch);
+    const auto pixels = c.floats("pixel_values");
+    const auto out = model.forward(ids_view(ids, batch),
+                                   pixels_view(pixels, c.shape("pixel_values")), mask.get());
+    c.check_floats("text_embeds", flatten(std::vector{out.text_embeds}));
+    c.check_floats("image_embeds", flatten(std::vector{out.image_embeds}));
+    c.check_floats("logits_per_image", flatten(std::vector{out.logits_per_image}));
+    c.check_floats("text_last_hidden_state", flatten(std::vector{out.text_last_hidden_state}));
+    c.check_floats("vision_last_hidden_state", flatten(std::vector{out.vision_last_hidden_state}));
 }
 
 template <class M>
@@ -139,14 +184,8 @@ void run_encoder_decoder(const M& model, case_data& c) {
     const auto ids = c.ints("input_ids");
     const index_t batch = c.shape("input_ids").front();
     const auto ids_v = ids_view(ids, batch);
-    std::vector<std::int32_t> mask;
-    token_ids mask_v = ids_v;
-    if (c.has("attention_mask")) {
-        mask = c.ints("attention_mask");
-        mask_v = ids_view(mask, batch);
-    }
-    const auto enc =
-        model.encode(ids_v, mask.empty() ? nullptr : &mask_v, c.has("encoder_hidden_states"));
+    const optional_ids mask(c, "attention_mask", batch);
+    const auto enc = model.encode(ids_v, mask.get(), c.has("encoder_hidden_states"));
     c.check_floats("encoder_last_hidden_state", flatten(std::vector{enc.states}), M::hidden);
     c.check_floats("encoder_hidden_states", flatten(enc.hidden_states), M::hidden);
     if (c.has("decoder_input_ids")) {
@@ -183,6 +222,10 @@ void run_model(case_data& c) {
     load_parameters(*model, c.weights());
     if constexpr (encoder_decoder<M>) {
         run_encoder_decoder(*model, c);
+    } else if constexpr (contrastive_model<M>) {
+        run_contrastive(*model, c);
+    } else if constexpr (pixel_encoder<M>) {
+        run_pixel_encoder(*model, c);
     } else if constexpr (batch_encoder<M>) {
         run_encoder(*model, c);
     } else if constexpr (sequence_scorer<M>) {

@@ -12,8 +12,20 @@
 #include "ctt/attention/kv_cache.hpp"
 #include "ctt/blocks/linear.hpp"
 #include "ctt/core/tensor.hpp"
+#include "ctt/position/position_concepts.hpp"
 
 namespace ctt {
+
+/**
+ * @brief A hook that builds a sequence's score bias from the layer's own projections:
+ *        `hook(b, q, k)` with `q` `[length, heads * head_dim]` and `k`
+ *        `[length, kv_heads * head_dim]` of sequence `b`, before any Q/K transform, returns a
+ *        `score_bias` (DeBERTa's disentangled terms need the projected q and k).
+ */
+template <class F>
+concept projection_bias = requires(const F& f, index_t b, matrix_ref q, matrix_ref k) {
+    { f(b, q, k) } -> score_bias;
+};
 
 /** @brief Q, K and V as three projections (BERT, LLaMA, T5). Names: `q`, `k`, `v`. */
 template <index_t Hidden, index_t QWidth, index_t KvWidth, bool Bias>
@@ -79,14 +91,19 @@ struct attention_block {
      * @brief Self-attention of `batch` sequences of `length` tokens stacked in `x`
      *        (`[batch * length, Hidden]`); writes or adds (`accumulate`) the result into `y`.
      *
-     * `mask_for(b)` gives the mask of sequence `b` (its padding, causal, ...). `k_transform`
+     * `mask_for(b)` gives the mask of sequence `b` (its padding, causal, ...). `bias` is a
+     * `score_bias` shared by every sequence, or a `projection_bias` hook that builds the bias of
+     * sequence `b` from its projected queries and keys (DeBERTa's c2p/p2c terms). `k_transform`
      * is applied to every key at its position in its sequence.
      */
-    template <class TX, tensor_shape SX, tensor_shape SY, class MaskFor, score_bias B,
-              qk_transform QT, qk_transform KT>
-    void forward(tensor_view<TX, SX> x, tensor_view<float, SY> y, bool accumulate, index_t batch,
-                 index_t length, MaskFor&& mask_for, const B& bias, const QT& q_transform,
-                 const KT& k_transform, const attention_params& params, workspace& ws) const {
+    template <class TX, tensor_shape SX, tensor_shape SY, class MaskFor, class B, qk_transform QT,
+              qk_transform KT>
+    requires(score_bias<B> ||
+             projection_bias<B>) void forward(tensor_view<TX, SX> x, tensor_view<float, SY> y,
+                                              bool accumulate, index_t batch, index_t length,
+                                              MaskFor&& mask_for, const B& bias,
+                                              const QT& q_transform, const KT& k_transform,
+                                              const attention_params& params, workspace& ws) const {
         const index_t n = x.rows();
         detail::check_dims(CTT_MSG_ATTENTION_Q_OUT, n, batch * length);
         auto qkv = ws.qkv.view().rows(0, n);
@@ -101,14 +118,20 @@ struct attention_block {
         }
         for (index_t b = 0; b < batch; ++b) {
             auto rows = qkv.rows(b * length, length);
-            attention_heads<HeadDim>(
-                tensor_view<const float, shape<dyn, q_width>>(rows.template cols<q_width>(0)),
-                tensor_view<const float, shape<dyn, kv_width>>(
-                    rows.template cols<kv_width>(q_width)),
-                tensor_view<const float, shape<dyn, kv_width>>(
-                    rows.template cols<kv_width>(q_width + kv_width)),
-                context.rows(b * length, length), mask_for(b), bias, q_transform, params, Heads,
-                KvHeads);
+            const tensor_view<const float, shape<dyn, q_width>> q(rows.template cols<q_width>(0));
+            const tensor_view<const float, shape<dyn, kv_width>> k(
+                rows.template cols<kv_width>(q_width));
+            const tensor_view<const float, shape<dyn, kv_width>> v(
+                rows.template cols<kv_width>(q_width + kv_width));
+            const auto run = [&](const auto& sequence_bias) {
+                attention_heads<HeadDim>(q, k, v, context.rows(b * length, length), mask_for(b),
+                                         sequence_bias, q_transform, params, Heads, KvHeads);
+            };
+            if constexpr (score_bias<B>) {
+                run(bias);
+            } else {
+                run(bias(b, make_matrix_ref(q), make_matrix_ref(k)));
+            }
         }
         out.forward(tensor_view<const float, shape<dyn, q_width>>(context), y, accumulate);
     }

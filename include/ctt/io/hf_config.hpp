@@ -10,6 +10,8 @@
  * wrong model.
  */
 
+#include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <cstdint>
 #include <sstream>
@@ -137,26 +139,6 @@ private:
     std::string model_type_;
     std::ostringstream members_;
 };
-
-inline void map_bert(config_writer& w) {
-    w.require("position_embedding_type", "absolute", "ctt's BERT uses absolute positions");
-    w.require("is_decoder", false, "BERT as a decoder");
-    w.require("add_cross_attention", false, "BERT with cross-attention");
-    const auto hidden = w.size("hidden_size");
-    const auto heads = w.size("num_attention_heads");
-    if (hidden % heads != 0) {
-        w.fail("hidden_size must be a multiple of num_attention_heads");
-    }
-    w.index("vocab_size", w.size("vocab_size"));
-    w.index("hidden_size", hidden);
-    w.index("num_heads", heads);
-    w.index("intermediate_size", w.size("intermediate_size"));
-    w.index("num_layers", w.size("num_hidden_layers"));
-    w.index("max_positions", w.size("max_position_embeddings"));
-    w.index("type_vocab_size", w.size_or("type_vocab_size", 2));
-    w.act_member("hidden_act", w.act("hidden_act", "gelu"));
-    w.real("layer_norm_eps", w.number_or("layer_norm_eps", 1e-12));
-}
 
 /// The members every decoder (`causal_lm_config`) has.
 struct decoder_sizes {
@@ -583,6 +565,324 @@ inline void map_t5(config_writer& w, bool tie_default) {
     w.integer("decoder_start_token_id", w.integer_or("decoder_start_token_id", 0));
 }
 
+// ---------------------------------------------------------------------------------------------
+// Encoders (`encoder_model_config`).
+
+/// The members every encoder has.
+struct encoder_sizes {
+    std::uint64_t vocab = 0; ///< 0: none (a vision tower)
+    std::uint64_t hidden = 0;
+    std::uint64_t heads = 0;
+    std::uint64_t inner = 0;
+    std::uint64_t layers = 0;
+    std::uint64_t max_positions = 0;
+    std::uint64_t type_vocab = 0;
+    activation act = activation::gelu_erf;
+    double eps = 1e-12;
+};
+
+inline void write_encoder(config_writer& w, const encoder_sizes& e) {
+    if (e.hidden % e.heads != 0) {
+        w.fail("the hidden size must be a multiple of the number of attention heads");
+    }
+    if (e.vocab > 0) {
+        w.index("vocab_size", e.vocab);
+    }
+    w.index("hidden_size", e.hidden);
+    w.index("num_heads", e.heads);
+    w.index("intermediate_size", e.inner);
+    w.index("num_layers", e.layers);
+    w.index("max_positions", e.max_positions);
+    w.index("type_vocab_size", e.type_vocab);
+    w.act_member("hidden_act", e.act);
+    w.real("norm_eps", e.eps);
+}
+
+/// The heads of an architecture: `heads` flags named by `encoder_heads` members.
+inline void write_heads(config_writer& w, std::string_view list) {
+    std::string value;
+    for (const auto head : {"pooler", "masked_lm", "sentence_pair", "discriminator"}) {
+        if (list.find(head) != std::string_view::npos) {
+            value += std::string(value.empty() ? "" : " | ") + "::ctt::encoder_heads::" + head;
+        }
+    }
+    w.raw("    static constexpr ::ctt::encoder_heads heads = " +
+          (value.empty() ? std::string("::ctt::encoder_heads::none") : value) + ";\n");
+}
+
+/// The heads HF's class names: `*ForPreTraining`, `*ForMaskedLM`, `*WithLMHeadModel`, `*Model`.
+inline void write_heads_of(config_writer& w, std::string_view architecture,
+                           std::string_view pretraining) {
+    const auto ends = [&](std::string_view suffix) {
+        return architecture.size() >= suffix.size() &&
+               architecture.substr(architecture.size() - suffix.size()) == suffix;
+    };
+    if (ends("ForPreTraining")) {
+        write_heads(w, pretraining);
+    } else if (ends("ForMaskedLM") || ends("WithLMHeadModel")) {
+        write_heads(w, "masked_lm");
+    } else {
+        write_heads(w, "pooler");
+    }
+}
+
+inline void write_position_kind(config_writer& w, const char* kind) {
+    w.raw(std::string("    static constexpr ::ctt::position_embedding positions = "
+                      "::ctt::position_embedding::") +
+          kind + ";\n");
+}
+
+inline encoder_sizes bert_like_sizes(config_writer& w, const char* act, double eps) {
+    w.require("position_embedding_type", "absolute", "relative_key positions are not built");
+    w.require("is_decoder", false, "an encoder used as a decoder");
+    w.require("add_cross_attention", false, "an encoder with cross-attention");
+    encoder_sizes e;
+    e.vocab = w.size("vocab_size");
+    e.hidden = w.size("hidden_size");
+    e.heads = w.size("num_attention_heads");
+    e.inner = w.size("intermediate_size");
+    e.layers = w.size("num_hidden_layers");
+    e.max_positions = w.size("max_position_embeddings");
+    const auto types = w.integer_or("type_vocab_size", 2);
+    if (types < 0) {
+        w.fail("\"type_vocab_size\" must not be negative");
+    }
+    e.type_vocab = static_cast<std::uint64_t>(types);
+    e.act = w.act("hidden_act", act);
+    e.eps = w.number_or("layer_norm_eps", eps);
+    return e;
+}
+
+inline void map_bert(config_writer& w, const nlohmann::json&, std::string_view architecture) {
+    write_encoder(w, bert_like_sizes(w, "gelu", 1e-12));
+    write_heads_of(w, architecture, "pooler masked_lm sentence_pair");
+}
+
+inline void map_roberta(config_writer& w, const nlohmann::json&, std::string_view architecture) {
+    auto e = bert_like_sizes(w, "gelu", 1e-12);
+    if (!w.has("type_vocab_size")) {
+        e.type_vocab = 1;
+    }
+    write_encoder(w, e);
+    w.integer("pad_token_id", w.integer_or("pad_token_id", 1));
+    if (w.integer_or("pad_token_id", 1) < 0) {
+        w.fail("\"pad_token_id\" must not be negative (it numbers the positions)");
+    }
+    write_heads_of(w, architecture, "masked_lm");
+}
+
+inline void map_albert(config_writer& w, const nlohmann::json&, std::string_view architecture) {
+    auto e = bert_like_sizes(w, "gelu_new", 1e-12);
+    write_encoder(w, e);
+    w.index("embedding_size", w.size_or("embedding_size", 128));
+    const auto groups = w.size_or("num_hidden_groups", 1);
+    if (e.layers % groups != 0) {
+        w.fail("num_hidden_layers must be a multiple of num_hidden_groups");
+    }
+    w.index("num_hidden_groups", groups);
+    w.index("inner_group_num", w.size_or("inner_group_num", 1));
+    write_heads_of(w, architecture, "pooler masked_lm sentence_pair");
+}
+
+inline void map_electra(config_writer& w, const nlohmann::json&, std::string_view architecture) {
+    write_encoder(w, bert_like_sizes(w, "gelu", 1e-12));
+    w.index("embedding_size", w.size_or("embedding_size", 128));
+    if (architecture == "ElectraForPreTraining") {
+        write_heads(w, "discriminator");
+    } else {
+        write_heads(w, "");
+    }
+}
+
+inline void map_distilbert(config_writer& w, const nlohmann::json&, std::string_view architecture) {
+    encoder_sizes e;
+    e.vocab = w.size("vocab_size");
+    e.hidden = w.size("dim");
+    e.heads = w.size("n_heads");
+    e.inner = w.size("hidden_dim");
+    e.layers = w.size("n_layers");
+    e.max_positions = w.size("max_position_embeddings");
+    e.act = w.act("activation", "gelu");
+    e.eps = 1e-12; // fixed in HF's DistilBERT
+    write_encoder(w, e);
+    if (w.flag_or("sinusoidal_pos_embds", false)) {
+        if (e.hidden % 2 != 0) {
+            w.fail("dim must be even for sinusoidal_pos_embds");
+        }
+        write_position_kind(w, "sinusoidal_interleaved");
+    }
+    write_heads(w, architecture == "DistilBertForMaskedLM" ? "masked_lm" : "");
+}
+
+inline void map_xlm(config_writer& w, const nlohmann::json&, std::string_view architecture) {
+    w.require("causal", false, "XLM as a causal language model");
+    w.require("asm", false, "the adaptive softmax head");
+    w.require("is_encoder", true, "XLM as a decoder");
+    encoder_sizes e;
+    e.vocab = w.size("vocab_size");
+    e.hidden = w.size_or("emb_dim", 2048);
+    e.heads = w.size_or("n_heads", 16);
+    e.inner = 4 * e.hidden; // HF's XLM: hidden_dim = 4 * dim
+    e.layers = w.size_or("n_layers", 12);
+    e.max_positions = w.size_or("max_position_embeddings", 512);
+    e.act = w.flag_or("gelu_activation", true) ? activation::gelu_erf : activation::relu;
+    e.eps = w.number_or("layer_norm_eps", 1e-12);
+    write_encoder(w, e);
+    const auto langs = w.size_or("n_langs", 1);
+    w.index("num_langs", w.flag_or("use_lang_emb", true) && langs > 1 ? langs : 0);
+    if (w.flag_or("sinusoidal_embeddings", false)) {
+        write_position_kind(w, "sinusoidal_interleaved");
+    }
+    write_heads(w, architecture == "XLMWithLMHeadModel" ? "masked_lm" : "");
+}
+
+/// DeBERTa's `pos_att_type` ("c2p|p2c" or a list) as the two flags.
+inline void write_pos_att_type(config_writer& w, const nlohmann::json& json) {
+    std::vector<std::string> types;
+    if (json.contains("pos_att_type") && !json.at("pos_att_type").is_null()) {
+        const auto& t = json.at("pos_att_type");
+        if (t.is_string()) {
+            std::string s = t.get<std::string>();
+            std::size_t start = 0;
+            while (start <= s.size()) {
+                const auto bar = std::min(s.find('|', start), s.size());
+                if (bar > start) {
+                    types.push_back(s.substr(start, bar - start));
+                }
+                start = bar + 1;
+            }
+        } else if (t.is_array()) {
+            for (const auto& x : t) {
+                if (!x.is_string()) {
+                    w.fail("\"pos_att_type\" must hold strings");
+                }
+                types.push_back(x.get<std::string>());
+            }
+        } else {
+            w.fail("\"pos_att_type\" must be a string or a list");
+        }
+    }
+    bool c2p = false;
+    bool p2c = false;
+    for (auto& type : types) {
+        for (auto& ch : type) {
+            ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+        }
+        if (type == "c2p") {
+            c2p = true;
+        } else if (type == "p2c") {
+            p2c = true;
+        } else {
+            w.fail("\"pos_att_type\" holds \"" + type +
+                   "\"; ctt builds the relative terms c2p and p2c");
+        }
+    }
+    w.boolean("pos_att_c2p", c2p);
+    w.boolean("pos_att_p2c", p2c);
+}
+
+inline void map_deberta_common(config_writer& w, const nlohmann::json& json,
+                               std::string_view architecture, bool v2) {
+    w.require("relative_attention", true, "DeBERTa without relative attention");
+    encoder_sizes e = bert_like_sizes(w, "gelu", 1e-7);
+    if (!w.has("type_vocab_size")) {
+        e.type_vocab = 0;
+    }
+    write_encoder(w, e);
+    if (w.has("embedding_size") && w.size("embedding_size") != e.hidden) {
+        w.fail("\"embedding_size\" differs from hidden_size (embed_proj is not built)");
+    }
+    if (!w.flag_or("position_biased_input", true)) {
+        write_position_kind(w, "none");
+    } else {
+        write_position_kind(w, "learned");
+    }
+    write_pos_att_type(w, json);
+    std::int64_t max_relative = w.integer_or("max_relative_positions", -1);
+    if (max_relative < 1) {
+        max_relative = static_cast<std::int64_t>(e.max_positions);
+    }
+    w.integer("max_relative_positions", max_relative);
+    if (v2) {
+        if (w.integer_or("conv_kernel_size", 0) > 0) {
+            w.fail("\"conv_kernel_size\" > 0: DeBERTa-v2's convolution layer is not built");
+        }
+        w.integer("position_buckets", w.integer_or("position_buckets", -1));
+        w.boolean("share_att_key", w.flag_or("share_att_key", false));
+        const std::string norm = w.text_or("norm_rel_ebd", "none");
+        if (norm != "none" && norm != "layer_norm") {
+            w.fail("\"norm_rel_ebd\" = \"" + norm + "\" is not supported (none or layer_norm)");
+        }
+        w.boolean("norm_rel_ebd", norm == "layer_norm");
+    }
+    write_heads(w, architecture.ends_with("ForMaskedLM") ? "masked_lm" : "");
+}
+inline void map_deberta(config_writer& w, const nlohmann::json& json, std::string_view arch) {
+    map_deberta_common(w, json, arch, false);
+}
+inline void map_deberta_v2(config_writer& w, const nlohmann::json& json, std::string_view arch) {
+    map_deberta_common(w, json, arch, true);
+}
+
+inline encoder_sizes vision_sizes(config_writer& w, const char* act, double eps) {
+    encoder_sizes e;
+    e.hidden = w.size("hidden_size");
+    e.heads = w.size("num_attention_heads");
+    e.inner = w.size("intermediate_size");
+    e.layers = w.size("num_hidden_layers");
+    e.act = w.act("hidden_act", act);
+    e.eps = w.number_or("layer_norm_eps", eps);
+    const auto image = w.size("image_size");
+    const auto patch = w.size("patch_size");
+    if (image % patch != 0) {
+        w.fail("image_size must be a multiple of patch_size");
+    }
+    w.index("image_size", image);
+    w.index("patch_size", patch);
+    w.index("num_channels", w.size_or("num_channels", 3));
+    return e;
+}
+
+inline void map_vit(config_writer& w, const nlohmann::json&, std::string_view) {
+    const auto e = vision_sizes(w, "gelu", 1e-12);
+    write_encoder(w, e);
+    w.boolean("qkv_bias", w.flag_or("qkv_bias", true));
+    w.require("pooler_act", "tanh", "the pooler is tanh");
+    if (w.has("pooler_output_size") && w.size("pooler_output_size") != e.hidden) {
+        w.fail("\"pooler_output_size\" differs from hidden_size");
+    }
+    write_heads(w, "pooler");
+}
+
+inline void map_clip(config_writer& w, const nlohmann::json& json, std::string_view) {
+    const auto tower = [&](const char* key, bool text) {
+        if (!json.contains(key) || !json.at(key).is_object()) {
+            w.fail(std::string("no \"") + key + "\" object");
+        }
+        config_writer t(json.at(key), std::string("clip ") + key);
+        if (text) {
+            encoder_sizes e;
+            e.vocab = t.size("vocab_size");
+            e.hidden = t.size("hidden_size");
+            e.heads = t.size("num_attention_heads");
+            e.inner = t.size("intermediate_size");
+            e.layers = t.size("num_hidden_layers");
+            e.max_positions = t.size("max_position_embeddings");
+            e.act = t.act("hidden_act", "quick_gelu");
+            e.eps = t.number_or("layer_norm_eps", 1e-5);
+            e.type_vocab = 0;
+            write_encoder(t, e);
+            t.integer("eos_token_id", t.integer_or("eos_token_id", 2));
+        } else {
+            write_encoder(t, vision_sizes(t, "quick_gelu", 1e-5));
+        }
+        w.raw(std::string("    struct ") + (text ? "text" : "vision") + " {\n" + t.members() +
+              "    };\n");
+    };
+    tower("text_config", true);
+    tower("vision_config", false);
+    w.index("projection_dim", w.size_or("projection_dim", 512));
+}
 } // namespace detail
 
 /**
@@ -614,9 +914,6 @@ inline bool is_decoder_config(const nlohmann::json& json) {
 inline bool is_not_decoder_config(const nlohmann::json& json) {
     return !is_decoder_config(json);
 }
-inline void map_bert_entry(config_writer& w, const nlohmann::json&, std::string_view) {
-    map_bert(w);
-}
 inline void map_t5_entry(config_writer& w, const nlohmann::json&, std::string_view) {
     map_t5(w, true);
 }
@@ -626,7 +923,38 @@ inline void map_mt5_entry(config_writer& w, const nlohmann::json&, std::string_v
 } // namespace detail
 
 inline constexpr supported_model supported_models[] = {
-    {"bert", "BertForPreTraining", "ctt/models/bert.hpp", "::ctt::bert", detail::map_bert_entry},
+    {"bert", "BertForPreTraining", "ctt/models/bert.hpp", "::ctt::bert", detail::map_bert},
+    {"bert", "BertForMaskedLM", "ctt/models/bert.hpp", "::ctt::bert", detail::map_bert},
+    {"bert", "BertModel", "ctt/models/bert.hpp", "::ctt::bert", detail::map_bert},
+    {"roberta", "RobertaForMaskedLM", "ctt/models/roberta.hpp", "::ctt::roberta",
+     detail::map_roberta},
+    {"roberta", "RobertaModel", "ctt/models/roberta.hpp", "::ctt::roberta", detail::map_roberta},
+    {"xlm-roberta", "XLMRobertaForMaskedLM", "ctt/models/roberta.hpp", "::ctt::roberta",
+     detail::map_roberta},
+    {"xlm-roberta", "XLMRobertaModel", "ctt/models/roberta.hpp", "::ctt::roberta",
+     detail::map_roberta},
+    {"xlm", "XLMWithLMHeadModel", "ctt/models/xlm.hpp", "::ctt::xlm", detail::map_xlm},
+    {"xlm", "XLMModel", "ctt/models/xlm.hpp", "::ctt::xlm", detail::map_xlm},
+    {"albert", "AlbertForPreTraining", "ctt/models/albert.hpp", "::ctt::albert",
+     detail::map_albert},
+    {"albert", "AlbertForMaskedLM", "ctt/models/albert.hpp", "::ctt::albert", detail::map_albert},
+    {"albert", "AlbertModel", "ctt/models/albert.hpp", "::ctt::albert", detail::map_albert},
+    {"distilbert", "DistilBertForMaskedLM", "ctt/models/distilbert.hpp", "::ctt::distilbert",
+     detail::map_distilbert},
+    {"distilbert", "DistilBertModel", "ctt/models/distilbert.hpp", "::ctt::distilbert",
+     detail::map_distilbert},
+    {"electra", "ElectraForPreTraining", "ctt/models/electra.hpp", "::ctt::electra",
+     detail::map_electra},
+    {"electra", "ElectraModel", "ctt/models/electra.hpp", "::ctt::electra", detail::map_electra},
+    {"deberta", "DebertaForMaskedLM", "ctt/models/deberta.hpp", "::ctt::deberta",
+     detail::map_deberta},
+    {"deberta", "DebertaModel", "ctt/models/deberta.hpp", "::ctt::deberta", detail::map_deberta},
+    {"deberta-v2", "DebertaV2ForMaskedLM", "ctt/models/deberta.hpp", "::ctt::deberta_v2",
+     detail::map_deberta_v2},
+    {"deberta-v2", "DebertaV2Model", "ctt/models/deberta.hpp", "::ctt::deberta_v2",
+     detail::map_deberta_v2},
+    {"vit", "ViTModel", "ctt/models/vit.hpp", "::ctt::vit", detail::map_vit},
+    {"clip", "CLIPModel", "ctt/models/clip.hpp", "::ctt::clip", detail::map_clip},
     {"gpt2", "GPT2LMHeadModel", "ctt/models/gpt2.hpp", "::ctt::gpt2", detail::map_gpt2},
     {"gpt2", "GPT2ForSequenceClassification", "ctt/models/gpt2.hpp", "::ctt::gpt2",
      detail::map_gpt2},

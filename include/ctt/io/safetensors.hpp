@@ -350,7 +350,8 @@ public:
      *        floating-point `T`, I64/I32/I16/I8/U8/BOOL into an integral `T` (range-checked).
      *
      * `dst` may be strided (rows of a larger matrix). Its rank and every extent must equal the
-     * stored shape; otherwise `io_error` names the tensor and both shapes.
+     * stored shape (a scalar reads into a `[1]` view); otherwise `io_error` names the tensor and
+     * both shapes.
      */
     template <class T, tensor_shape S>
     void read_into(std::string_view name, tensor_view<T, S> dst) const {
@@ -360,8 +361,10 @@ public:
         const tensor_info& t = info(name);
         check_convertible<T>(name, t);
         const auto extents = dst.shape().extents();
-        if (t.shape.size() != S::rank ||
-            !std::equal(extents.begin(), extents.end(), t.shape.begin())) {
+        // A scalar (shape []) reads into a one-element destination of shape [1].
+        const bool scalar_into_one = t.shape.empty() && S::rank == 1 && extents[0] == 1;
+        if (!scalar_into_one && (t.shape.size() != S::rank ||
+                                 !std::equal(extents.begin(), extents.end(), t.shape.begin()))) {
             fail("tensor " + detail::quote_name(name) + " has shape " +
                  detail::shape_string(t.shape) + " but the destination has shape " +
                  detail::shape_string(extents));

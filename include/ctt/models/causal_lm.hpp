@@ -38,6 +38,7 @@
 #include "ctt/kernels/elementwise.hpp"
 #include "ctt/models/hf_names.hpp"
 #include "ctt/models/model_io.hpp"
+#include "ctt/models/spec_slots.hpp"
 #include "ctt/position/alibi.hpp"
 #include "ctt/position/embeddings.hpp"
 #include "ctt/position/rotary.hpp"
@@ -45,45 +46,6 @@
 #include "ctt/position/t5_bias.hpp"
 
 namespace ctt {
-
-/// The normalisation of a family.
-enum class norm_kind {
-    layer_norm,              ///< LayerNorm with weight and bias
-    layer_norm_without_bias, ///< LayerNorm with a weight only (Cohere, PaLM)
-    rms_norm,                ///< RMSNorm (T5, LLaMA)
-};
-
-/// How a checkpoint stores the Q, K and V projections.
-enum class qkv_layout {
-    separate, ///< three projections (`q_proj`, `k_proj`, `v_proj`)
-    fused,    ///< one projection with output `[q | k | v]` (GPT-2, Falcon multi-query)
-    /// One projection with output `[kv group][the group's query heads, k, v]`: GPT-NeoX and
-    /// BLOOM (`[heads][q, k, v]`, one query head per group), Falcon's new decoder architecture.
-    /// Rows are reordered to `[q | k | v]` once, at load.
-    fused_grouped,
-};
-
-/// The input-embedding role of position.
-enum class position_embedding {
-    none,
-    learned,    ///< a learned table indexed by position (GPT-2, GPT-Neo)
-    sinusoidal, ///< the fixed `[sin | cos]` table of CTRL, in float32 as CTRL computes it
-};
-
-/// The attention role of position: a Q/K transform or a score bias.
-enum class attention_position {
-    none,
-    rotary_half_split,  ///< `rotate_half` (GPT-NeoX, LLaMA, Falcon); partial via `rotary_dim`
-    rotary_interleaved, ///< `rotate_every_two` (GPT-J, Cohere)
-    alibi,              ///< ALiBi slopes for any head count (BLOOM)
-    t5_buckets,         ///< T5's causal bucketed bias, one table shared by every layer (LaMDA)
-};
-
-/// The feed-forward of the dense layers (and the experts' form when a family has experts).
-enum class ffn_kind {
-    dense, ///< `down(act(up(x)))`
-    gated, ///< `down(act(gate(x)) * up(x))`: SwiGLU, GeGLU
-};
 
 /**
  * @brief Where a family's tensors live in a Hugging Face checkpoint.
@@ -150,45 +112,26 @@ struct decoder_spec {
 
 namespace detail {
 
-// A slot is the config's member of that name when it has one, else the spec's.
-#define CTT_DECODER_SLOT(name)                                                                     \
-    static constexpr auto name = [] {                                                              \
-        if constexpr (requires { C::name; }) {                                                     \
-            return C::name;                                                                        \
-        } else {                                                                                   \
-            return S::name;                                                                        \
-        }                                                                                          \
-    }()
-// An optional config value with its default.
-#define CTT_CONFIG_VALUE(name, fallback)                                                           \
-    static constexpr auto name = [] {                                                              \
-        if constexpr (requires { C::name; }) {                                                     \
-            return C::name;                                                                        \
-        } else {                                                                                   \
-            return fallback;                                                                       \
-        }                                                                                          \
-    }()
-
 /// The resolved slots and values of a decoder.
 template <class C, class S>
 struct decoder_traits {
-    CTT_DECODER_SLOT(positions);
-    CTT_DECODER_SLOT(scale_embeddings);
-    CTT_DECODER_SLOT(embedding_norm);
-    CTT_DECODER_SLOT(norm);
-    CTT_DECODER_SLOT(placement);
-    CTT_DECODER_SLOT(shared_norm);
-    CTT_DECODER_SLOT(qkv);
-    CTT_DECODER_SLOT(weights);
-    CTT_DECODER_SLOT(qkv_bias);
-    CTT_DECODER_SLOT(out_bias);
-    CTT_DECODER_SLOT(qk_norm);
-    CTT_DECODER_SLOT(position);
-    CTT_DECODER_SLOT(ffn);
-    CTT_DECODER_SLOT(ffn_bias);
-    CTT_DECODER_SLOT(mixture_of_experts);
-    CTT_DECODER_SLOT(tie_word_embeddings);
-    CTT_DECODER_SLOT(head_bias);
+    CTT_SPEC_SLOT(positions);
+    CTT_SPEC_SLOT(scale_embeddings);
+    CTT_SPEC_SLOT(embedding_norm);
+    CTT_SPEC_SLOT(norm);
+    CTT_SPEC_SLOT(placement);
+    CTT_SPEC_SLOT(shared_norm);
+    CTT_SPEC_SLOT(qkv);
+    CTT_SPEC_SLOT(weights);
+    CTT_SPEC_SLOT(qkv_bias);
+    CTT_SPEC_SLOT(out_bias);
+    CTT_SPEC_SLOT(qk_norm);
+    CTT_SPEC_SLOT(position);
+    CTT_SPEC_SLOT(ffn);
+    CTT_SPEC_SLOT(ffn_bias);
+    CTT_SPEC_SLOT(mixture_of_experts);
+    CTT_SPEC_SLOT(tie_word_embeddings);
+    CTT_SPEC_SLOT(head_bias);
     CTT_CONFIG_VALUE(num_kv_heads, C::num_heads);
     CTT_CONFIG_VALUE(head_dim, C::hidden_size / C::num_heads);
     CTT_CONFIG_VALUE(rotary_dim, head_dim);
@@ -203,43 +146,6 @@ struct decoder_traits {
     CTT_CONFIG_VALUE(num_buckets, index_t{32});
     CTT_CONFIG_VALUE(max_distance, index_t{128});
 };
-#undef CTT_DECODER_SLOT
-#undef CTT_CONFIG_VALUE
-
-template <norm_kind N, index_t H>
-using norm_block_t = std::conditional_t<N == norm_kind::rms_norm, rms_norm_block<H>,
-                                        layer_norm_block<H, N == norm_kind::layer_norm>>;
-
-/**
- * @brief Source row of destination row `r` of `[q | k | v]` in a `fused_grouped` projection of
- *        `kv_heads` groups, each `[heads / kv_heads query heads, k, v]` of `head_dim` rows.
- */
-[[nodiscard]] constexpr index_t grouped_qkv_source_row(index_t r, index_t heads, index_t kv_heads,
-                                                       index_t head_dim) noexcept {
-    const index_t per_group = heads / kv_heads;
-    const index_t group_rows = (per_group + 2) * head_dim;
-    const index_t q_width = heads * head_dim;
-    const index_t kv_width = kv_heads * head_dim;
-    if (r < q_width) {
-        const index_t h = r / head_dim;
-        return (h / per_group) * group_rows + (h % per_group) * head_dim + r % head_dim;
-    }
-    const bool is_value = r >= q_width + kv_width;
-    const index_t rel = r - q_width - (is_value ? kv_width : 0);
-    return (rel / head_dim) * group_rows + (per_group + (is_value ? 1 : 0)) * head_dim +
-           rel % head_dim;
-}
-
-/// Reorders the rows of `data` (`rows` rows of `row_length`) so row r receives source row
-/// `source(r)`.
-template <class Source>
-void permute_rows(float* data, index_t rows, index_t row_length, Source&& source) {
-    std::vector<float> copy(data, data + rows * row_length);
-    for (index_t r = 0; r < rows; ++r) {
-        const float* from = copy.data() + source(r) * row_length;
-        std::copy(from, from + row_length, data + r * row_length);
-    }
-}
 
 } // namespace detail
 
@@ -353,6 +259,8 @@ public:
         }
         if constexpr (traits::positions == position_embedding::sinusoidal) {
             sinusoidal_table_f32(position_embeddings_.view()); // CTRL's table, in float32
+        } else if constexpr (traits::positions == position_embedding::sinusoidal_interleaved) {
+            sinusoidal_table(position_embeddings_.view(), sinusoid_layout::interleaved);
         }
     }
 

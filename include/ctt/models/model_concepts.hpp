@@ -44,6 +44,22 @@ concept batch_encoder = requires(const M& m, token_ids ids) {
     m.forward(ids);
 };
 
+/// An image encoder over `pixel_values` (`[batch, channels, height, width]`): ViT.
+template <class M>
+concept pixel_encoder = requires(const M& m,
+                                 tensor_view<const float, shape<dyn, dyn, dyn, dyn>> p) {
+    m.forward_pixels(p);
+};
+
+/// A text-image model with two towers and a contrastive head (`forward(ids, pixels)`): CLIP.
+template <class M>
+concept contrastive_model = requires(const M& m, token_ids ids,
+                                     tensor_view<const float, shape<dyn, dyn, dyn, dyn>> p) {
+    m.text_embeddings(ids);
+    m.image_embeddings(p);
+    m.forward(ids, p);
+};
+
 /// An encoder-decoder: `encode(ids)`, then decoder sessions built from the encoding (T5).
 template <class M>
 concept encoder_decoder = requires(const M& m, token_ids ids) {
