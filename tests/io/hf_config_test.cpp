@@ -34,7 +34,9 @@ TEST_CASE("the shipped configs map to their compile-time constants") {
     CHECK(contains(bert, "static constexpr ::ctt::index_t hidden_size = 64;"));
     CHECK(contains(bert,
                    "static constexpr ::ctt::activation hidden_act = ::ctt::activation::gelu_erf;"));
-    CHECK(contains(bert, "static constexpr float layer_norm_eps = 1e-12f;"));
+    CHECK(contains(bert, "static constexpr float norm_eps = 1e-12f;"));
+    CHECK(contains(bert, "heads = ::ctt::encoder_heads::pooler | ::ctt::encoder_heads::masked_lm | "
+                         "::ctt::encoder_heads::sentence_pair;"));
     CHECK(contains(bert, "using model = ::ctt::bert<config>;"));
 
     const auto gpt2 = ctt::hf_config_header(read_config("gpt2"), "g");
@@ -81,7 +83,12 @@ TEST_CASE("one registry: every family maps, an unknown type lists the supported 
         {"gpt_neox", "::ctt::gpt_neox<config>"}, {"gptj", "::ctt::gptj<config>"},
         {"bloom", "::ctt::bloom<config>"},       {"falcon", "::ctt::falcon<config>"},
         {"cohere", "::ctt::cohere<config>"},     {"mixtral", "::ctt::mixtral<config>"},
-        {"glam", "::ctt::qwen3_moe<config>"},    {"lamda", "::ctt::lamda<config>"}};
+        {"glam", "::ctt::qwen3_moe<config>"},    {"lamda", "::ctt::lamda<config>"},
+        {"roberta", "::ctt::roberta<config>"},   {"xlm", "::ctt::xlm<config>"},
+        {"albert", "::ctt::albert<config>"},     {"distilbert", "::ctt::distilbert<config>"},
+        {"electra", "::ctt::electra<config>"},   {"deberta", "::ctt::deberta<config>"},
+        {"deberta_v2", "::ctt::deberta_v2<config>"}, {"vit", "::ctt::vit<config>"},
+        {"clip", "::ctt::clip<config>"}};
     for (const auto& family : families) {
         const std::string name =
             family.first; // not a structured binding: clang 14 cannot capture one
@@ -94,7 +101,7 @@ TEST_CASE("one registry: every family maps, an unknown type lists the supported 
     auto c = read_config("gpt2");
     c["model_type"] = "rwkv";
     const auto e = error_of(c);
-    CHECK(contains(e, "model_type \"rwkv\" is not supported (supported: bert, gpt2, gpt_neo"));
+    CHECK(contains(e, "model_type \"rwkv\" is not supported (supported: bert, roberta, xlm-roberta, xlm"));
     CHECK(contains(e, "qwen3_moe"));
 }
 
@@ -135,6 +142,57 @@ TEST_CASE("family settings become slots and values") {
     auto cohere = read_config("cohere");
     cohere["use_qk_norm"] = true;
     CHECK(contains(error_of(cohere), "use_qk_norm"));
+}
+
+TEST_CASE("encoder settings become slots and values, or are refused by name") {
+    const auto albert = ctt::hf_config_header(read_config("albert"), "m");
+    CHECK(contains(albert, "embedding_size = 32;"));
+    CHECK(contains(albert, "num_hidden_groups = 1;"));
+    auto groups = read_config("albert");
+    groups["num_hidden_groups"] = 2;
+    CHECK(contains(error_of(groups), "multiple of num_hidden_groups"));
+    const auto xlm = ctt::hf_config_header(read_config("xlm"), "m");
+    CHECK(contains(xlm, "num_langs = 2;"));
+    CHECK(contains(xlm, "intermediate_size = 256;")); // 4 * emb_dim
+    auto mono = read_config("xlm");
+    mono["use_lang_emb"] = false;
+    CHECK(contains(ctt::hf_config_header(mono, "m"), "num_langs = 0;"));
+    auto sinus = read_config("distilbert");
+    sinus["sinusoidal_pos_embds"] = true;
+    CHECK(contains(ctt::hf_config_header(sinus, "m"),
+                   "positions = ::ctt::position_embedding::sinusoidal_interleaved;"));
+    const auto v1 = ctt::hf_config_header(read_config("deberta"), "m");
+    CHECK(contains(v1, "max_relative_positions = 64;")); // -1: max_position_embeddings
+    CHECK(contains(v1, "positions = ::ctt::position_embedding::none;"));
+    const auto v2 = ctt::hf_config_header(read_config("deberta_v2"), "m");
+    CHECK(contains(v2, "position_buckets = 8;"));
+    CHECK(contains(v2, "share_att_key = true;"));
+    CHECK(contains(v2, "norm_rel_ebd = true;"));
+    auto conv = read_config("deberta_v2");
+    conv["conv_kernel_size"] = 3;
+    CHECK(contains(error_of(conv), "conv_kernel_size"));
+    auto p2p = read_config("deberta_v2");
+    p2p["pos_att_type"] = {"p2c", "p2p"};
+    CHECK(contains(error_of(p2p), "\"p2p\""));
+    auto as_string = read_config("deberta");
+    as_string["pos_att_type"] = "c2p";
+    const auto c2p_only = ctt::hf_config_header(as_string, "m");
+    CHECK(contains(c2p_only, "pos_att_c2p = true;"));
+    CHECK(contains(c2p_only, "pos_att_p2c = false;"));
+    auto vit = read_config("vit");
+    vit["patch_size"] = 5;
+    CHECK(contains(error_of(vit), "image_size must be a multiple of patch_size"));
+    const auto clip = ctt::hf_config_header(read_config("clip"), "m");
+    CHECK(contains(clip, "struct text {"));
+    CHECK(contains(clip, "struct vision {"));
+    CHECK(contains(clip, "eos_token_id = 3;"));
+    CHECK(contains(clip, "projection_dim = 32;"));
+    // The architecture picks the heads.
+    CHECK(contains(ctt::hf_config_header(read_config("bert"), "m", "config.json", "BertModel"),
+                   "heads = ::ctt::encoder_heads::pooler;"));
+    CHECK(contains(
+        ctt::hf_config_header(read_config("electra"), "m", "config.json", "ElectraModel"),
+        "heads = ::ctt::encoder_heads::none;"));
 }
 
 TEST_CASE("the architecture picks the head") {

@@ -118,7 +118,8 @@ public:
                         pooled[b].data());
         }
         tensor<float, shape<dyn, projection_dim>> e(batch);
-        text_projection_.forward(tensor_view<const float, shape<dyn, text_hidden>>(pooled.view()),
+        detail::forward_each_row(text_projection_,
+                                 tensor_view<const float, shape<dyn, text_hidden>>(pooled.view()),
                                  e.view());
         detail::l2_normalize_rows(e.view());
         if (last_hidden_state != nullptr) {
@@ -141,8 +142,9 @@ public:
         post_layernorm_.forward(tensor_view<const float, shape<dyn, vision_hidden>>(pooled.view()),
                                 pooled.view());
         tensor<float, shape<dyn, projection_dim>> e(batch);
-        visual_projection_.forward(
-            tensor_view<const float, shape<dyn, vision_hidden>>(pooled.view()), e.view());
+        detail::forward_each_row(visual_projection_,
+                                 tensor_view<const float, shape<dyn, vision_hidden>>(pooled.view()),
+                                 e.view());
         detail::l2_normalize_rows(e.view());
         if (last_hidden_state != nullptr) {
             *last_hidden_state = std::move(out.last_hidden_state);

@@ -213,6 +213,18 @@ struct encoder_traits {
     return out;
 }
 
+/**
+ * @brief `block.forward` on each row of `in` alone. Per-sequence heads run one sequence at a time:
+ *        a single row takes the GEMV path, which rounds unlike the GEMM of several rows, and a
+ *        sequence's result must not depend on the batch around it.
+ */
+template <class Block, class TI, tensor_shape SI, tensor_shape SO>
+void forward_each_row(const Block& block, tensor_view<TI, SI> in, tensor_view<float, SO> out) {
+    for (index_t r = 0; r < in.rows(); ++r) {
+        block.forward(in.rows(r, 1), out.rows(r, 1));
+    }
+}
+
 /// `x[r] /= max(||x[r]||, eps)` for every row (`torch.nn.functional.normalize`).
 template <tensor_shape S>
 void l2_normalize_rows(tensor_view<float, S> x, float eps = 1e-12f) {
@@ -229,6 +241,36 @@ void l2_normalize_rows(tensor_view<float, S> x, float eps = 1e-12f) {
 }
 
 } // namespace detail
+
+/**
+ * @brief Cosine similarity of every row of `a` with every row of `b`: `[a.rows(), b.rows()]`
+ *        (rows of `embed(..., normalize = true)` are unit vectors: their dot products).
+ */
+template <class TA, tensor_shape SA, class TB, tensor_shape SB>
+[[nodiscard]] tensor<float, shape<dyn, dyn>> cosine_similarity(tensor_view<TA, SA> a,
+                                                               tensor_view<TB, SB> b) {
+    detail::check_dims("cosine_similarity: the widths differ", a.cols(), b.cols());
+    tensor<float, shape<dyn, dyn>> out(a.rows(), b.rows());
+    const auto norm = [](const auto& v, index_t r) {
+        double s = 0;
+        for (index_t c = 0; c < v.cols(); ++c) {
+            s += static_cast<double>(v(r, c)) * v(r, c);
+        }
+        return std::sqrt(s);
+    };
+    for (index_t i = 0; i < a.rows(); ++i) {
+        const double na = norm(a, i);
+        for (index_t j = 0; j < b.rows(); ++j) {
+            double dot = 0;
+            for (index_t c = 0; c < a.cols(); ++c) {
+                dot += static_cast<double>(a(i, c)) * b(j, c);
+            }
+            const double denominator = std::max(na * norm(b, j), 1e-12);
+            out(i, j) = static_cast<float>(dot / denominator);
+        }
+    }
+    return out;
+}
 
 /// What an encoder configuration provides at least (the generated configs use these names).
 template <class C>
@@ -499,7 +541,15 @@ public:
     [[nodiscard]] rows_type embed(token_ids ids, const token_ids* attention_mask,
                                   pooling how = pooling::mean,
                                   bool normalize = true) const requires reads_tokens {
-        const outputs out = forward(ids, encoder_inputs{nullptr, attention_mask});
+        return embed(ids, encoder_inputs{nullptr, attention_mask}, how, normalize);
+    }
+
+    /// As above, with every input of `in` (token types, languages).
+    [[nodiscard]] rows_type embed(token_ids ids, encoder_inputs in, pooling how = pooling::mean,
+                                  bool normalize = true) const requires reads_tokens {
+        in.output_hidden_states = false;
+        const token_ids* attention_mask = in.attention_mask;
+        const outputs out = forward(ids, in);
         const index_t batch = ids.rows();
         const index_t length = ids.cols();
         rows_type result(batch);
@@ -815,11 +865,11 @@ private:
                 std::copy_n(x[b * length].data(), hidden, first[b].data());
             }
             out.pooled = rows_type(batch);
-            pooler_.forward(const_rows(first.view()), out.pooled.view());
+            detail::forward_each_row(pooler_, const_rows(first.view()), out.pooled.view());
             if constexpr (has_sentence_pair) {
                 out.seq_relationship_logits = tensor<float, shape<dyn, 2>>(batch);
-                sentence_pair_.forward(const_rows(out.pooled.view()),
-                                       out.seq_relationship_logits.view());
+                detail::forward_each_row(sentence_pair_, const_rows(out.pooled.view()),
+                                         out.seq_relationship_logits.view());
             }
         }
         if constexpr (has_discriminator) {
