@@ -152,7 +152,7 @@ struct unicode_normalizer final : normalizer {
             std::size_t j = i + 1;
             while (j < cps.size() && !is_segment_starter(cps[j]))
                 ++j;
-            if (j == i + 1 && cps[i] < 0xC0) {
+            if (j == i + 1 && cps[i] < 0xA0) {
                 dest.emplace_back(cps[i], 0);
                 i = j;
                 continue;
@@ -191,10 +191,10 @@ struct unicode_normalizer final : normalizer {
                     for (std::size_t t = 0; t < m; ++t)
                         dest.emplace_back(out[t], t < k ? 0 : 1);
                 } else {
-                    for (std::size_t t = 0; t + 1 < m; ++t)
-                        dest.emplace_back(out[t], 0);
-                    if (m > 0)
-                        dest.emplace_back(out[m - 1], -static_cast<int>(k - m));
+                    // The composed starter absorbs the marks it took in (they are removed
+                    // right after it); the marks left keep their own alignment.
+                    for (std::size_t t = 0; t < m; ++t)
+                        dest.emplace_back(out[t], t == 0 ? -static_cast<int>(k - m) : 0);
                 }
             }
             i = j;
@@ -231,7 +231,9 @@ struct bert_normalizer final : normalizer {
                     return true;
                 if (c >= 0x20 && c < 0x7F)
                     return true;
-                return !(c == 0 || c == 0xFFFD || is_other(c));
+                // The reference's `is_other` (unicode_categories) has no table for Cn:
+                // unassigned code points and noncharacters are kept.
+                return !(c == 0 || c == 0xFFFD || (is_other(c) && !is_unassigned(c)));
             });
             bool needs_map = false;
             for (std::size_t i = 0; i < s.text.size() && !needs_map;) {

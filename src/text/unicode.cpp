@@ -152,6 +152,10 @@ bool is_other(char32_t c) noexcept {
            (cat >= UTF8PROC_CATEGORY_CC && cat <= UTF8PROC_CATEGORY_CO);
 }
 
+bool is_unassigned(char32_t c) noexcept {
+    return category(c) == UTF8PROC_CATEGORY_CN;
+}
+
 bool is_mark(char32_t c) noexcept {
     const auto cat = category(c);
     return cat == UTF8PROC_CATEGORY_MN || cat == UTF8PROC_CATEGORY_MC ||
@@ -414,9 +418,8 @@ regex::regex(std::string_view pattern, bool literal)
     std::string translated = literal ? std::string(pattern) : translate_pattern(pattern);
     int error = 0;
     PCRE2_SIZE error_offset = 0;
-    uint32_t options = PCRE2_UTF | PCRE2_UCP | PCRE2_NO_UTF_CHECK;
-    if (literal)
-        options |= PCRE2_LITERAL;
+    uint32_t options = PCRE2_UTF | PCRE2_NO_UTF_CHECK;
+    options |= literal ? PCRE2_LITERAL : PCRE2_UCP;
     state_->code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(translated.data()), translated.size(),
                                  options & ~PCRE2_NO_UTF_CHECK, &error, &error_offset, nullptr);
     if (!state_->code) {

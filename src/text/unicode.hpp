@@ -92,6 +92,7 @@ bool is_ascii_punctuation(char32_t c) noexcept;
 bool is_numeric(char32_t c) noexcept;         ///< N* (Rust `char::is_numeric`)
 bool is_other(char32_t c) noexcept;           ///< C* (Cc, Cf, Cs, Co, Cn)
 bool is_mark(char32_t c) noexcept;            ///< M*
+bool is_unassigned(char32_t c) noexcept;      ///< Cn
 bool is_mark_nonspacing(char32_t c) noexcept; ///< Mn
 bool is_word_char(char32_t c) noexcept;       ///< Rust regex `\w` (Alphabetic, M, Nd, Pc, joiners)
 /** @brief Rust `char::to_lowercase`: the full mapping (U+0130 gives two code points). */
