@@ -139,20 +139,21 @@ void run_encoder(const Model& model, const options& o) {
     const auto start = clock_type::now();
     const auto out = model.forward(ids);
     const double ms = ms_since(start);
-    const auto& last = out.hidden_states.back();
-    double sum = 0;
-    double sq = 0;
-    for (float v : last) {
-        sum += v;
-        sq += static_cast<double>(v) * v;
-    }
-    const double n = static_cast<double>(last.size());
+    const auto& last = out.last_hidden_state;
     print_tokens("input    :", o.tokens);
-    std::printf("last hidden state [%zu x %zu]: mean %.6f, std %.6f; first values %.6f %.6f %.6f\n",
-                last.rows(), last.cols(), sum / n, std::sqrt(sq / n - (sum / n) * (sum / n)),
-                last(0, 0), last(0, 1), last(0, 2));
-    std::printf("next-sentence logits: %.6f %.6f\n", out.seq_relationship_logits(0, 0),
-                out.seq_relationship_logits(0, 1));
+    std::printf("last hidden state [%zu x %zu]: first values %.6f %.6f %.6f\n", last.rows(),
+                last.cols(), last(0, 0), last(0, 1), last(0, 2));
+    const auto embedding = model.embed(ids, nullptr, ctt::pooling::mean, true);
+    std::printf("sentence embedding (mean pooled, L2-normalised), first values: %.6f %.6f %.6f\n",
+                embedding(0, 0), embedding(0, 1), embedding(0, 2));
+    if constexpr (Model::has_pooler) {
+        std::printf("pooled output, first values: %.6f %.6f %.6f\n", out.pooled(0, 0),
+                    out.pooled(0, 1), out.pooled(0, 2));
+    }
+    if constexpr (Model::has_sentence_pair) {
+        std::printf("sentence-pair logits: %.6f %.6f\n", out.seq_relationship_logits(0, 0),
+                    out.seq_relationship_logits(0, 1));
+    }
     std::printf("encoder %zu tokens in %.2f ms\n", o.tokens.size(), ms);
 }
 
@@ -170,10 +171,56 @@ void run_scorer(const Model& model, const options& o) {
     std::printf("\nscored %zu tokens in %.2f ms\n", o.tokens.size(), ms);
 }
 
+/// A deterministic test image for vision models: `[1, channels, size, size]` smooth gradients.
+[[maybe_unused]] std::vector<float> gradient_image(ctt::index_t channels, ctt::index_t size) {
+    std::vector<float> p(channels * size * size);
+    for (ctt::index_t c = 0; c < channels; ++c) {
+        for (ctt::index_t y = 0; y < size; ++y) {
+            for (ctt::index_t x = 0; x < size; ++x) {
+                p[(c * size + y) * size + x] = std::sin(0.1f * static_cast<float>((c + 1) * x) +
+                                                        0.05f * static_cast<float>(y));
+            }
+        }
+    }
+    return p;
+}
+
+template <class Model>
+void run_vision(const Model& model) {
+    constexpr auto channels = Model::channels;
+    constexpr auto size = Model::grid * Model::patch;
+    const auto pixels = gradient_image(channels, size);
+    const ctt::pixel_values image(
+        pixels.data(), ctt::shape<ctt::dyn, ctt::dyn, ctt::dyn, ctt::dyn>(1, channels, size, size));
+    const auto start = clock_type::now();
+    const auto out = model.forward_pixels(image);
+    std::printf("a %zux%zu gradient image: %zu tokens in %.2f ms; CLS state %.6f %.6f %.6f\n", size,
+                size, out.last_hidden_state.rows(), ms_since(start), out.last_hidden_state(0, 0),
+                out.last_hidden_state(0, 1), out.last_hidden_state(0, 2));
+}
+
+template <class Model>
+void run_contrastive(const Model& model, const options& o) {
+    using vision = typename Model::vision_model;
+    constexpr auto size = vision::grid * vision::patch;
+    const auto pixels = gradient_image(vision::channels, size);
+    const ctt::pixel_values image(pixels.data(), ctt::shape<ctt::dyn, ctt::dyn, ctt::dyn, ctt::dyn>(
+                                                     1, vision::channels, size, size));
+    const ctt::token_ids ids(o.tokens.data(), ctt::shape<ctt::dyn, ctt::dyn>(1, o.tokens.size()));
+    const auto out = model.forward(ids, image);
+    print_tokens("text     :", o.tokens);
+    std::printf("logits_per_image (a gradient image against the text): %.6f\n",
+                out.logits_per_image(0, 0));
+}
+
 template <class Model>
 void run(const Model& model, const options& o) {
     if constexpr (ctt::encoder_decoder<Model>) {
         run_encoder_decoder(model, o);
+    } else if constexpr (ctt::contrastive_model<Model>) {
+        run_contrastive(model, o);
+    } else if constexpr (ctt::pixel_encoder<Model>) {
+        run_vision(model);
     } else if constexpr (ctt::batch_encoder<Model>) {
         run_encoder(model, o);
     } else if constexpr (ctt::sequence_scorer<Model>) {
