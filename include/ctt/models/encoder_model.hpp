@@ -206,9 +206,16 @@ struct encoder_traits {
 
 /// `pattern` with `{g}` replaced by `group`.
 [[nodiscard]] inline std::string expand_group(std::string_view pattern, index_t group) {
-    std::string out(pattern);
-    for (std::size_t at = out.find("{g}"); at != std::string::npos; at = out.find("{g}", at)) {
-        out.replace(at, 3, std::to_string(group));
+    // Built by appending (GCC 12 warns falsely on std::string::replace here, -Wrestrict).
+    std::string out;
+    const std::string number = std::to_string(group);
+    for (std::size_t i = 0; i < pattern.size(); ++i) {
+        if (pattern.substr(i, 3) == "{g}") {
+            out += number;
+            i += 2;
+        } else {
+            out += pattern[i];
+        }
     }
     return out;
 }
