@@ -226,23 +226,24 @@ std::vector<char32_t> normalize(const std::vector<char32_t>& cps, normal_form fo
     if (form == normal_form::nfkc || form == normal_form::nfkd)
         options |= UTF8PROC_COMPAT;
     const int decompose_options = (options & ~UTF8PROC_COMPOSE) | UTF8PROC_DECOMPOSE;
+    // utf8proc_decompose (UTF-8 in) also puts combining marks in canonical order.
+    std::string utf8;
+    for (char32_t c : cps)
+        append_utf8(utf8, c);
     std::vector<utf8proc_int32_t> buffer(cps.size() * 4 + 8);
     std::size_t used = 0;
-    for (char32_t c : cps) {
-        for (;;) {
-            int last_boundclass = 0;
-            const auto n = utf8proc_decompose_char(
-                static_cast<utf8proc_int32_t>(c), buffer.data() + used,
-                static_cast<utf8proc_ssize_t>(buffer.size() - used),
-                static_cast<utf8proc_option_t>(decompose_options), &last_boundclass);
-            if (n < 0)
-                throw std::runtime_error("utf8proc: decomposition failed");
-            if (used + static_cast<std::size_t>(n) <= buffer.size()) {
-                used += static_cast<std::size_t>(n);
-                break;
-            }
-            buffer.resize(buffer.size() * 2 + static_cast<std::size_t>(n));
+    for (;;) {
+        const auto n = utf8proc_decompose(reinterpret_cast<const utf8proc_uint8_t*>(utf8.data()),
+                                          static_cast<utf8proc_ssize_t>(utf8.size()), buffer.data(),
+                                          static_cast<utf8proc_ssize_t>(buffer.size()),
+                                          static_cast<utf8proc_option_t>(decompose_options));
+        if (n < 0)
+            throw std::runtime_error("utf8proc: decomposition failed");
+        if (static_cast<std::size_t>(n) <= buffer.size()) {
+            used = static_cast<std::size_t>(n);
+            break;
         }
+        buffer.resize(static_cast<std::size_t>(n));
     }
     const auto n = utf8proc_normalize_utf32(buffer.data(), static_cast<utf8proc_ssize_t>(used),
                                             static_cast<utf8proc_option_t>(options));
