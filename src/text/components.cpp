@@ -1034,7 +1034,9 @@ std::vector<template_processor::item> parse_template(const json& j, const std::s
         const auto& e = j[i];
         if (!e.is_object() || e.size() != 1)
             fail(p, "expected {\"Sequence\"|\"SpecialToken\": ...}");
-        const auto& [kind, body] = *e.items().begin();
+        const auto first_member = e.begin();
+        const std::string kind = first_member.key();
+        const json& body = first_member.value();
         const std::string bp = p + "." + kind;
         if (!body.is_object())
             fail(bp, "expected an object");
