@@ -97,10 +97,72 @@ struct vocabulary {
 // BPE: merges applied lowest rank first with a priority queue over adjacent symbol pairs
 // (tokenizers/src/models/bpe/word.rs), words cached.
 
+/** Pair of ids -> (rank, merged id): open addressing with linear probing, one cache line per
+    probe run, instead of std::unordered_map's bucket + node indirection (the merge lookups are
+    most of the BPE time). */
+class merge_table {
+public:
+    using value = std::pair<std::uint32_t, std::uint32_t>;
+    void reserve(std::size_t n) {
+        if (size_ != 0)
+            return; // only before the first insertion
+        std::size_t cap = 16;
+        while (cap < 2 * n)
+            cap *= 2;
+        slots_.assign(cap, slot{empty_key, {0, 0}});
+        mask_ = cap - 1;
+    }
+    void insert_or_assign(std::uint64_t key, value v) {
+        if (slots_.empty() || 2 * (size_ + 1) > slots_.size())
+            grow();
+        for (std::size_t i = index(key);; i = (i + 1) & mask_) {
+            if (slots_[i].key == key) {
+                slots_[i].v = v;
+                return;
+            }
+            if (slots_[i].key == empty_key) {
+                slots_[i] = slot{key, v};
+                ++size_;
+                return;
+            }
+        }
+    }
+    [[nodiscard]] const value* find(std::uint64_t key) const {
+        if (slots_.empty())
+            return nullptr;
+        for (std::size_t i = index(key);; i = (i + 1) & mask_) {
+            if (slots_[i].key == key)
+                return &slots_[i].v;
+            if (slots_[i].key == empty_key)
+                return nullptr;
+        }
+    }
+
+private:
+    static constexpr std::uint64_t empty_key = ~std::uint64_t{0};
+    struct slot {
+        std::uint64_t key;
+        value v;
+    };
+    static_assert(sizeof(slot) == 16);
+    [[nodiscard]] std::size_t index(std::uint64_t key) const {
+        return static_cast<std::size_t>((key * 0x9E3779B97F4A7C15ull) >> 20) & mask_;
+    }
+    void grow() {
+        std::vector<slot> old = std::move(slots_);
+        size_ = 0;
+        reserve(std::max<std::size_t>(16, old.size()));
+        for (const auto& s : old)
+            if (s.key != empty_key)
+                insert_or_assign(s.key, s.v);
+    }
+    std::vector<slot> slots_;
+    std::size_t mask_ = 0, size_ = 0;
+};
+
 struct bpe_model final : model {
     vocabulary vocab;
-    std::unordered_map<std::uint64_t, std::pair<std::uint32_t, std::uint32_t>>
-        merges; // -> rank, id
+    merge_table merges; // (left, right) -> rank, id
     std::optional<std::string> unk_token;
     std::optional<std::uint32_t> unk_id;
     std::string prefix, suffix;
@@ -199,11 +261,7 @@ struct bpe_model final : model {
             }
         };
         std::priority_queue<merge> queue;
-        auto lookup = [&](std::uint32_t a,
-                          std::uint32_t b) -> const std::pair<std::uint32_t, std::uint32_t>* {
-            auto it = merges.find(key(a, b));
-            return it == merges.end() ? nullptr : &it->second;
-        };
+        auto lookup = [&](std::uint32_t a, std::uint32_t b) { return merges.find(key(a, b)); };
         for (std::size_t k = 0; k + 1 < symbols.size(); ++k)
             if (auto m = lookup(symbols[k].id, symbols[k + 1].id))
                 queue.push({m->first, static_cast<std::uint32_t>(k), m->second});
@@ -357,7 +415,8 @@ std::unique_ptr<model> make_bpe(const json& j, const std::string& path) {
             const auto im = m->vocab.find(merged);
             if (!im)
                 fail(p, "merged token \"" + merged + "\" is not in the vocabulary");
-            m->merges[bpe_model::key(*ia, *ib)] = {static_cast<std::uint32_t>(i), *im};
+            m->merges.insert_or_assign(bpe_model::key(*ia, *ib),
+                                       {static_cast<std::uint32_t>(i), *im});
         }
     }
     return m;
