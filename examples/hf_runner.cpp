@@ -2,6 +2,10 @@
 //
 //   <runner> <checkpoint-dir> [token ids...] [--new-tokens N] [--temperature T] [--top-k K]
 //            [--top-p P] [--seed S]
+//   <runner> <checkpoint-dir> --prompt "text" [...]
+//
+// --prompt tokenizes the text with the checkpoint's tokenizer.json (ctt::text) and decoders print
+// the continuation as text while it is generated; --ids (the default) takes token ids.
 //
 // <checkpoint-dir> holds model.safetensors (and the config.json the runner was compiled for).
 // What runs follows what the model can do (ctt/models/model_concepts.hpp), not its family:
@@ -13,6 +17,9 @@
 #include <ctt/io/parameter_loader.hpp>
 #include <ctt/models/generation.hpp>
 #include <ctt/models/model_concepts.hpp>
+#if CTT_RUNNER_TEXT
+#include <ctt/text/tokenizer.hpp>
+#endif
 
 #include <chrono>
 #include <cmath>
@@ -20,6 +27,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -38,6 +46,11 @@ struct options {
     std::vector<std::int32_t> tokens;
     ctt::index_t new_tokens = 8;
     ctt::sampling_options sampling;
+    std::string prompt; ///< --prompt: text to tokenize with the checkpoint's tokenizer.json
+    bool has_prompt = false;
+#if CTT_RUNNER_TEXT
+    std::shared_ptr<const ctt::text::tokenizer> tokenizer; ///< set with --prompt
+#endif
 };
 
 options parse(int argc, char** argv) {
@@ -66,9 +79,29 @@ options parse(int argc, char** argv) {
             o.sampling.top_p = std::stof(value());
         } else if (a == "--seed") {
             o.sampling.seed = std::stoull(value());
+        } else if (a == "--prompt") {
+            o.prompt = value();
+            o.has_prompt = true;
+        } else if (a == "--ids") {
+            o.has_prompt = false;
         } else {
             o.tokens.push_back(static_cast<std::int32_t>(std::stol(std::string(a))));
         }
+    }
+    if (o.has_prompt) {
+#if CTT_RUNNER_TEXT
+        o.tokenizer = std::make_shared<const ctt::text::tokenizer>(
+            ctt::text::tokenizer::from_file(o.checkpoint / "tokenizer.json"));
+        o.tokens.clear();
+        for (const auto id : o.tokenizer->encode(o.prompt).ids) {
+            o.tokens.push_back(static_cast<std::int32_t>(id));
+        }
+        if (o.tokens.empty()) {
+            throw std::invalid_argument("--prompt: the text gives no tokens");
+        }
+#else
+        throw std::invalid_argument("--prompt needs ctt::text (configure with CTT_TEXT=ON)");
+#endif
     }
     if (o.tokens.empty()) {
         o.tokens = {5, 17, 42, 7, 99, 12};
@@ -95,11 +128,26 @@ void run_decoder(const Model& model, const options& o) {
     std::vector<std::int32_t> out(o.tokens);
     std::mt19937_64 rng(o.sampling.seed);
     ctt::tensor<float, ctt::shape<ctt::dyn, Model::vocab>> step_logits(1);
+#if CTT_RUNNER_TEXT
+    // With --prompt the continuation is printed as it comes, never half a UTF-8 character.
+    std::optional<ctt::text::decode_stream> stream;
+    if (o.tokenizer) {
+        stream.emplace(*o.tokenizer, true);
+        std::printf("%s", o.prompt.c_str());
+        std::fflush(stdout);
+    }
+#endif
     start = clock_type::now();
     auto last = logits[logits.rows() - 1];
     for (ctt::index_t t = 0; t < o.new_tokens; ++t) {
         const auto next = ctt::choose_token({last.data(), Model::vocab}, o.sampling, rng);
         out.push_back(next);
+#if CTT_RUNNER_TEXT
+        if (stream) {
+            std::printf("%s", stream->step(static_cast<std::uint32_t>(next)).c_str());
+            std::fflush(stdout);
+        }
+#endif
         if (t + 1 == o.new_tokens) {
             break;
         }
@@ -107,6 +155,11 @@ void run_decoder(const Model& model, const options& o) {
         last = step_logits[0];
     }
     const double decode_ms = ms_since(start);
+#if CTT_RUNNER_TEXT
+    if (stream) {
+        std::printf("\n");
+    }
+#endif
     print_tokens("prompt   :", o.tokens);
     print_tokens("generated:", std::span(out).subspan(o.tokens.size()));
     std::printf("prompt %zu tokens in %.2f ms; %zu new tokens in %.2f ms (%.1f tokens/s)\n",
