@@ -463,7 +463,11 @@ std::vector<offset_range> to_code_point_offsets(std::string_view text,
     std::vector<offset_range> out;
     out.reserve(bytes.size());
     for (const auto& [b, e] : bytes) {
-        if (b < text.size() && e < text.size()) {
+        if (b == e && b == text.size()) {
+            // An empty range at the very end: only ByteLevel offset trimming makes one, which
+            // the reference does on code-point offsets (it lands on the character count).
+            out.emplace_back(index, index);
+        } else if (b < text.size() && e < text.size()) {
             out.emplace_back(char_of[b], char_of[e]);
         } else if (b < text.size() && e >= 1) {
             const std::size_t last = e - 1 < text.size() ? char_of[e - 1] : char_of[b] + 1;

@@ -5,7 +5,6 @@
 #include <utf8proc.h>
 
 #include <array>
-#include <mutex>
 #include <stdexcept>
 
 namespace ctt::text::detail {
@@ -341,7 +340,6 @@ int script_of(char32_t c) {
         p += ")";
         return regex(p);
     }();
-    static std::mutex m;
     std::string one;
     append_utf8(one, c);
     // find_all gives the overall range only; test the groups one by one through search().
