@@ -608,40 +608,70 @@ struct byte_level_pre_tokenizer final : pre_tokenizer {
         static const regex re(gpt2_pattern);
         return re;
     }
+    /** Bytes [b, e) of `s` as byte-level characters: each byte of a character becomes one
+        table character aligned with the whole character (the first replaces it, the others are
+        insertions after it), done in the same pass as the split. */
+    static normalized_string map_bytes(const normalized_string& s, std::size_t b, std::size_t e) {
+        struct encoded {
+            char bytes[2];
+            std::uint8_t size;
+        };
+        static const std::array<encoded, 256> table = [] {
+            std::array<encoded, 256> t{};
+            const auto& chars = byte_to_char();
+            for (std::size_t i = 0; i < 256; ++i) {
+                std::string u;
+                append_utf8(u, chars[i]);
+                t[i].size = static_cast<std::uint8_t>(u.size());
+                for (std::size_t k = 0; k < u.size(); ++k)
+                    t[i].bytes[k] = u[k];
+            }
+            return t;
+        }();
+        normalized_string out;
+        out.original_begin = s.align[b].first;
+        out.original_end = s.align[e - 1].second;
+        out.text.resize(2 * (e - b));
+        out.align.resize(2 * (e - b));
+        std::size_t n = 0;
+        for (std::size_t i = b; i < e; ++i) {
+            const auto& t = table[static_cast<unsigned char>(s.text[i])];
+            // all bytes of one character share its alignment (align[i] is the same for them)
+            const span32 a = s.align[i];
+            out.text[n] = t.bytes[0];
+            out.align[n++] = a;
+            if (t.size == 2) {
+                out.text[n] = t.bytes[1];
+                out.align[n++] = a;
+            }
+        }
+        out.text.resize(n);
+        out.align.resize(n);
+        return out;
+    }
     void pre_tokenize(std::vector<piece>& pieces) const override {
         split_pieces(pieces, [&](normalized_string&& s, std::vector<normalized_string>& out) {
             if (add_prefix_space && (s.text.empty() || s.text[0] != ' '))
                 s.prepend(" ");
-            if (use_regex) {
-                s.split(regex_matches(pattern(), s.text), split_behavior::isolated, out);
-            } else {
-                out.push_back(std::move(s));
+            if (s.text.empty())
+                return;
+            if (!use_regex) {
+                out.push_back(map_bytes(s, 0, s.text.size()));
+                return;
             }
+            thread_local std::vector<std::pair<std::size_t, std::size_t>> found;
+            found.clear();
+            pattern().find_all(s.text, found);
+            std::size_t prev = 0;
+            for (const auto& [mb, me] : found) {
+                if (prev < mb)
+                    out.push_back(map_bytes(s, prev, mb));
+                out.push_back(map_bytes(s, mb, me));
+                prev = me;
+            }
+            if (prev < s.text.size())
+                out.push_back(map_bytes(s, prev, s.text.size()));
         });
-        const auto& table = byte_to_char();
-        for (auto& p : pieces) {
-            if (p.tokens)
-                continue;
-            auto& s = p.text;
-            std::string text;
-            std::vector<span32> align;
-            text.reserve(s.text.size() * 2);
-            align.reserve(s.text.size() * 2);
-            for (std::size_t i = 0; i < s.text.size();) {
-                const std::size_t len = utf8_length(static_cast<unsigned char>(s.text[i]));
-                // Every byte of a character becomes one table character aligned with the
-                // whole character (the first replaces it, the others are insertions after it).
-                const span32 a = s.align[i];
-                for (std::size_t k = 0; k < len; ++k) {
-                    const std::size_t before = text.size();
-                    append_utf8(text, table[static_cast<unsigned char>(s.text[i + k])]);
-                    align.insert(align.end(), text.size() - before, a);
-                }
-                i += len;
-            }
-            s.text = std::move(text);
-            s.align = std::move(align);
-        }
     }
 };
 

@@ -193,9 +193,12 @@ struct tokenizer::impl {
         if (pre_tokenizer)
             pre_tokenizer->pre_tokenize(pieces);
         encoding e;
+        e.ids.reserve(pieces.size() + 8);
+        e.tokens.reserve(pieces.size() + 8);
+        e.offsets.reserve(pieces.size() + 8);
         std::vector<model_token> tokens;
         for (auto& p : pieces) {
-            const std::vector<model_token>* list = nullptr;
+            std::vector<model_token>* list = nullptr;
             if (p.tokens) {
                 list = &*p.tokens;
             } else {
@@ -203,9 +206,9 @@ struct tokenizer::impl {
                 model->tokenize(p.text.text, tokens);
                 list = &tokens;
             }
-            for (const auto& t : *list) {
+            for (auto& t : *list) {
                 e.ids.push_back(t.id);
-                e.tokens.push_back(t.value);
+                e.tokens.push_back(std::move(t.value));
                 e.offsets.push_back(p.text.to_original(t.begin, t.end));
                 e.type_ids.push_back(type_id);
                 e.special_tokens_mask.push_back(0);
