@@ -168,6 +168,7 @@ struct bpe_model final : model {
     std::string prefix, suffix;
     bool has_prefix = false, has_suffix = false;
     bool fuse_unk = false, byte_fallback = false, ignore_merges = false;
+    bool split_at_metaspace = false; ///< see tokenize
     std::array<std::optional<std::uint32_t>, 256> byte_ids{};
 
     struct cached {
@@ -300,8 +301,8 @@ struct bpe_model final : model {
                 out.pieces.emplace_back(s.id, s.len);
     }
 
-    void emit(const cached& c, std::vector<model_token>& out) const {
-        std::size_t offset = 0;
+    void emit(const cached& c, std::vector<model_token>& out, std::size_t base) const {
+        std::size_t offset = base;
         for (const auto& [id, len] : c.pieces) {
             const std::string* t = vocab.token(id);
             out.push_back({id, t ? *t : std::string(), offset, offset + len});
@@ -318,17 +319,40 @@ struct bpe_model final : model {
                 return;
             }
         }
+        if (!split_at_metaspace) {
+            tokenize_chunk(word, 0, out);
+            return;
+        }
+        // No merge can join a character to a "▁" after it (checked at load), so the word is
+        // merged chunk by chunk, each chunk a run of "▁" and what follows up to the next one:
+        // the same tokens, and short chunks the cache can hold.
+        constexpr std::string_view meta = "\xE2\x96\x81";
+        std::size_t start = 0;
+        for (std::size_t p = word.find(meta, 1); p != std::string_view::npos;
+             p = word.find(meta, p + meta.size())) {
+            if (p >= meta.size() && word.substr(p - meta.size(), meta.size()) == meta)
+                continue;
+            tokenize_chunk(word.substr(start, p - start), start, out);
+            start = p;
+        }
+        tokenize_chunk(word.substr(start), start, out);
+    }
+
+    void tokenize_chunk(std::string_view word, std::size_t base,
+                        std::vector<model_token>& out) const {
+        if (word.empty())
+            return;
         {
             std::lock_guard lock(cache_mutex);
             auto it = cache.find(word);
             if (it != cache.end()) {
-                emit(it->second, out);
+                emit(it->second, out, base);
                 return;
             }
         }
         cached c;
         merge_word(word, c);
-        emit(c, out);
+        emit(c, out, base);
         if (word.size() < cache_max_word) {
             std::lock_guard lock(cache_mutex);
             if (cache.size() < cache_capacity)
@@ -379,6 +403,21 @@ std::unique_ptr<model> make_bpe(const json& j, const std::string& path) {
         code += hex[b & 15];
         code += '>';
         m->byte_ids[static_cast<std::size_t>(b)] = m->vocab.find(code);
+    }
+    // SentencePiece-style vocabularies never hold a "▁" after another character, so words can
+    // be merged in "▁" chunks (an exact shortcut; off when any token breaks the rule).
+    if (!m->has_prefix && !m->has_suffix && m->vocab.find("\xE2\x96\x81")) {
+        constexpr std::string_view meta = "\xE2\x96\x81";
+        bool ok = true;
+        for (const auto& [token, id] : m->vocab.to_id) {
+            for (std::size_t p = token.find(meta, 1); ok && p != std::string::npos;
+                 p = token.find(meta, p + meta.size()))
+                ok = p >= meta.size() &&
+                     std::string_view(token).substr(p - meta.size(), meta.size()) == meta;
+            if (!ok)
+                break;
+        }
+        m->split_at_metaspace = ok;
     }
     const std::size_t prefix_len = m->has_prefix ? m->prefix.size() : 0;
     if (j.contains("merges")) {
