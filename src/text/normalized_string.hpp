@@ -62,6 +62,11 @@ struct normalized_string {
 
 template <class Keep>
 void normalized_string::filter(Keep keep) {
+    bool all_kept = true;
+    for (std::size_t i = 0; i < text.size() && all_kept;)
+        all_kept = keep(next_code_point(text, i));
+    if (all_kept)
+        return; // the transformation would be the identity
     change_list dest;
     dest.reserve(text.size());
     int removed = 0;
