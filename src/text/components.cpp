@@ -341,10 +341,10 @@ struct precompiled_normalizer final : normalizer {
             const std::uint32_t u = units[node];
             if (label(u) != c)
                 return std::nullopt;
-            node ^= offset(u);
-            if (node >= units.size())
-                return std::nullopt;
+            node ^= offset(u); // a base: only the next index read must be in range
             if (has_leaf(u)) {
+                if (node >= units.size())
+                    return std::nullopt;
                 const std::size_t v = value(units[node]);
                 if (v >= pool.size())
                     return std::nullopt;
