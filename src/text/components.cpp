@@ -132,72 +132,101 @@ std::string type_of(const json& j, const std::string& path) {
 // ---------------------------------------------------------------------------------------------
 // Normalizers
 
+/**
+ * NFC, NFD, NFKC, NFKD with the reference's alignment changes (the `unicode-normalization-
+ * alignments` crate): each character's decomposition gives (first, 0), (rest, +1); combining
+ * marks are stably sorted by combining class with their changes; composing `r` from a starter
+ * `k` and a mark `c` gives change(k) + change(c) - 1, and marks that do not compose follow the
+ * starter. utf8proc supplies the decompositions, classes and primary composites.
+ */
 struct unicode_normalizer final : normalizer {
     normal_form form;
     explicit unicode_normalizer(normal_form f)
         : form(f) {}
+    struct item {
+        char32_t c;
+        int change;
+        int ccc;
+    };
     void normalize(normalized_string& s) const override {
         bool ascii = true;
         for (const char ch : s.text)
             ascii = ascii && static_cast<unsigned char>(ch) < 0x80;
         if (ascii)
-            return;
-        const auto cps = code_points(s.text);
-        const bool decompose = form == normal_form::nfd || form == normal_form::nfkd;
-        change_list dest;
-        dest.reserve(cps.size() + 8);
+            return; // ASCII is invariant under every form
+        const bool compat = form == normal_form::nfkc || form == normal_form::nfkd;
+        const bool compose = form == normal_form::nfc || form == normal_form::nfkc;
+        std::vector<item> items;
+        items.reserve(s.text.size() + 8);
         bool changed = false;
-        std::vector<char32_t> segment, single;
-        for (std::size_t i = 0; i < cps.size();) {
-            std::size_t j = i + 1;
-            while (j < cps.size() && !is_segment_starter(cps[j]))
+        for (std::size_t i = 0; i < s.text.size();) {
+            const char32_t c = next_code_point(s.text, i);
+            const auto d = decompose_one(c, compat);
+            if (d.size() != 1 || d[0] != c)
+                changed = true;
+            for (std::size_t k = 0; k < d.size(); ++k)
+                items.push_back({d[k], k ? 1 : 0, combining_class(d[k])});
+        }
+        // canonical order: stable sort of every run of non-starters
+        for (std::size_t i = 0; i < items.size();) {
+            if (items[i].ccc == 0) {
+                ++i;
+                continue;
+            }
+            std::size_t j = i;
+            while (j < items.size() && items[j].ccc != 0)
                 ++j;
-            if (j == i + 1 && cps[i] < 0xA0) {
-                dest.emplace_back(cps[i], 0);
-                i = j;
-                continue;
-            }
-            segment.assign(cps.begin() + static_cast<std::ptrdiff_t>(i),
-                           cps.begin() + static_cast<std::ptrdiff_t>(j));
-            const auto out = ctt::text::detail::normalize(segment, form);
-            if (out == segment) {
-                for (char32_t c : segment)
-                    dest.emplace_back(c, 0);
-                i = j;
-                continue;
-            }
-            changed = true;
-            bool done = false;
-            if (decompose) {
-                // Each character's own decomposition: first replaces it, the rest are inserted.
-                change_list per_char;
-                std::vector<char32_t> joined;
-                for (char32_t c : segment) {
-                    single.assign(1, c);
-                    const auto d = ctt::text::detail::normalize(single, form);
-                    for (std::size_t k = 0; k < d.size(); ++k) {
-                        per_char.emplace_back(d[k], k ? 1 : 0);
-                        joined.push_back(d[k]);
+            const std::vector<item> before(items.begin() + static_cast<std::ptrdiff_t>(i),
+                                           items.begin() + static_cast<std::ptrdiff_t>(j));
+            std::stable_sort(items.begin() + static_cast<std::ptrdiff_t>(i),
+                             items.begin() + static_cast<std::ptrdiff_t>(j),
+                             [](const item& x, const item& y) { return x.ccc < y.ccc; });
+            for (std::size_t k = i; k < j && !changed; ++k)
+                changed = items[k].c != before[k - i].c;
+            i = j;
+        }
+        change_list dest;
+        dest.reserve(items.size());
+        if (!compose) {
+            for (const auto& it : items)
+                dest.emplace_back(it.c, it.change);
+        } else {
+            std::optional<item> composee;
+            std::optional<int> last_ccc;
+            std::vector<item> blocked;
+            auto flush = [&] {
+                dest.emplace_back(composee->c, composee->change);
+                for (const auto& b : blocked)
+                    dest.emplace_back(b.c, b.change);
+                blocked.clear();
+            };
+            for (const auto& it : items) {
+                if (!composee) {
+                    if (it.ccc != 0) {
+                        dest.emplace_back(it.c, it.change);
+                        continue;
+                    }
+                    composee = it;
+                    continue;
+                }
+                if (!last_ccc || *last_ccc < it.ccc) {
+                    if (const char32_t r = compose_pair(composee->c, it.c)) {
+                        composee = item{r, composee->change + it.change - 1, 0};
+                        changed = true;
+                        continue;
                     }
                 }
-                if (joined == out) {
-                    dest.insert(dest.end(), per_char.begin(), per_char.end());
-                    done = true;
+                if (it.ccc == 0) {
+                    flush();
+                    composee = it;
+                    last_ccc.reset();
+                    continue;
                 }
+                blocked.push_back(it);
+                last_ccc = it.ccc;
             }
-            if (!done) {
-                const std::size_t k = segment.size(), m = out.size();
-                if (m >= k) {
-                    for (std::size_t t = 0; t < m; ++t)
-                        dest.emplace_back(out[t], t < k ? 0 : 1);
-                } else {
-                    // The composed starter absorbs the marks it took in (they are removed
-                    // right after it); the marks left keep their own alignment.
-                    for (std::size_t t = 0; t < m; ++t)
-                        dest.emplace_back(out[t], t == 0 ? -static_cast<int>(k - m) : 0);
-                }
-            }
-            i = j;
+            if (composee)
+                flush();
         }
         if (changed)
             s.transform(dest, 0);

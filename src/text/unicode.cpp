@@ -205,53 +205,38 @@ void append_lowercase(char32_t c, std::vector<char32_t>& out) {
     out.push_back(static_cast<char32_t>(utf8proc_tolower(static_cast<utf8proc_int32_t>(c))));
 }
 
-bool is_segment_starter(char32_t c) noexcept {
-    if (c < 0x300)
-        return true;
-    if ((c >= 0x1161 && c <= 0x1175) || (c >= 0x11A8 && c <= 0x11C2))
-        return false;
-    const auto* prop = utf8proc_get_property(static_cast<utf8proc_int32_t>(c));
-    return prop->combining_class == 0 && !prop->comp_exclusion && c != 0x0B3E && c != 0x0BBE &&
-           c != 0x09BE && c != 0x0CD5 && c != 0x0CD6 && c != 0x0D3E && c != 0x0DCF;
-}
-
-std::vector<char32_t> normalize(const std::vector<char32_t>& cps, normal_form form) {
-    int options = UTF8PROC_STABLE;
-    if (form == normal_form::nfc || form == normal_form::nfkc) {
-        options |= UTF8PROC_COMPOSE;
-    } else {
-        options |= UTF8PROC_DECOMPOSE;
-    }
-    if (form == normal_form::nfkc || form == normal_form::nfkd)
-        options |= UTF8PROC_COMPAT;
-    const int decompose_options = (options & ~UTF8PROC_COMPOSE) | UTF8PROC_DECOMPOSE;
-    // utf8proc_decompose (UTF-8 in) also puts combining marks in canonical order.
-    std::string utf8;
-    for (char32_t c : cps)
-        append_utf8(utf8, c);
-    std::vector<utf8proc_int32_t> buffer(cps.size() * 4 + 8);
-    std::size_t used = 0;
-    for (;;) {
-        const auto n = utf8proc_decompose(reinterpret_cast<const utf8proc_uint8_t*>(utf8.data()),
-                                          static_cast<utf8proc_ssize_t>(utf8.size()), buffer.data(),
-                                          static_cast<utf8proc_ssize_t>(buffer.size()),
-                                          static_cast<utf8proc_option_t>(decompose_options));
-        if (n < 0)
-            throw std::runtime_error("utf8proc: decomposition failed");
-        if (static_cast<std::size_t>(n) <= buffer.size()) {
-            used = static_cast<std::size_t>(n);
-            break;
-        }
-        buffer.resize(static_cast<std::size_t>(n));
-    }
-    const auto n = utf8proc_normalize_utf32(buffer.data(), static_cast<utf8proc_ssize_t>(used),
-                                            static_cast<utf8proc_option_t>(options));
-    if (n < 0)
-        throw std::runtime_error("utf8proc: normalization failed");
+std::vector<char32_t> decompose_one(char32_t c, bool compatibility) {
+    if (c < 0xA0)
+        return {c};
+    std::array<utf8proc_int32_t, 32> buffer{};
+    int last_boundclass = 0;
+    const int options = UTF8PROC_DECOMPOSE | (compatibility ? UTF8PROC_COMPAT : 0);
+    const auto n =
+        utf8proc_decompose_char(static_cast<utf8proc_int32_t>(c), buffer.data(),
+                                static_cast<utf8proc_ssize_t>(buffer.size()),
+                                static_cast<utf8proc_option_t>(options), &last_boundclass);
+    if (n <= 0 || static_cast<std::size_t>(n) > buffer.size())
+        return {c};
     std::vector<char32_t> out(static_cast<std::size_t>(n));
     for (std::size_t i = 0; i < out.size(); ++i)
         out[i] = static_cast<char32_t>(buffer[i]);
     return out;
+}
+
+int combining_class(char32_t c) noexcept {
+    if (c < 0x300)
+        return 0;
+    return utf8proc_get_property(static_cast<utf8proc_int32_t>(c))->combining_class;
+}
+
+char32_t compose_pair(char32_t a, char32_t b) {
+    if (b < 0x300)
+        return 0; // no primary composite has a second character below U+0300
+    std::array<utf8proc_int32_t, 2> buffer{static_cast<utf8proc_int32_t>(a),
+                                           static_cast<utf8proc_int32_t>(b)};
+    const auto n = utf8proc_normalize_utf32(buffer.data(), 2,
+                                            static_cast<utf8proc_option_t>(UTF8PROC_COMPOSE));
+    return n == 1 ? static_cast<char32_t>(buffer[0]) : 0;
 }
 
 std::vector<std::size_t> grapheme_boundaries(std::string_view s) {

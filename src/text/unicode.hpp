@@ -103,8 +103,12 @@ int script_of(char32_t c);
 enum class normal_form { nfc, nfd, nfkc, nfkd };
 /** @brief `cps` in the given normalization form (utf8proc). */
 std::vector<char32_t> normalize(const std::vector<char32_t>& cps, normal_form form);
-/** @brief True when `c` starts a normalization segment (combining class 0, not a Hangul V/T). */
-bool is_segment_starter(char32_t c) noexcept;
+/** @brief The full canonical (or compatibility) decomposition of one code point. */
+std::vector<char32_t> decompose_one(char32_t c, bool compatibility);
+/** @brief Canonical combining class. */
+int combining_class(char32_t c) noexcept;
+/** @brief The primary composite of `a` followed by `b`, or 0 when they do not compose. */
+char32_t compose_pair(char32_t a, char32_t b);
 /** @brief Byte offsets where extended grapheme clusters of valid UTF-8 `s` begin (plus size). */
 std::vector<std::size_t> grapheme_boundaries(std::string_view s);
 
