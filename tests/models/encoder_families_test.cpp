@@ -9,6 +9,7 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 #include <vector>
@@ -67,6 +68,10 @@ struct xlm_three_langs : base_sizes {
 struct distilbert_sinusoidal : base_sizes {
     static constexpr position_embedding positions = position_embedding::sinusoidal_interleaved;
     static constexpr encoder_heads heads = encoder_heads::masked_lm;
+};
+
+struct distilbert_untied : distilbert_sinusoidal {
+    static constexpr bool tie_word_embeddings = false;
 };
 
 struct one_group : albert_groups {
@@ -165,4 +170,19 @@ TEST_CASE("distilbert with sinusoidal positions: the interleaved table, never lo
     for (const auto& n : visitor.seen) {
         CHECK(n.find("position_embeddings") == std::string::npos);
     }
+}
+
+TEST_CASE("an untied masked-LM decoder is a weight of its own") {
+    name_recorder tied;
+    distilbert<distilbert_sinusoidal>().visit_parameters(tied, "");
+    name_recorder untied;
+    distilbert<distilbert_untied>().visit_parameters(untied, "");
+    const auto has = [](const name_recorder& r, const std::string& n) {
+        return std::find(r.seen.begin(), r.seen.end(), n) != r.seen.end();
+    };
+    CHECK_FALSE(has(tied, "vocab_projector.weight"));
+    CHECK(has(untied, "vocab_projector.weight"));
+    CHECK(has(untied, "vocab_projector.bias"));
+    const auto model = random_model<distilbert<distilbert_untied>>();
+    check_batch_invariance(*model, 6, {6, 4}, 19);
 }

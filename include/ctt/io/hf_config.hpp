@@ -596,6 +596,9 @@ inline void write_encoder(config_writer& w, const encoder_sizes& e) {
     w.index("type_vocab_size", e.type_vocab);
     w.act_member("hidden_act", e.act);
     w.real("norm_eps", e.eps);
+    if (e.vocab > 0) {
+        w.boolean("tie_word_embeddings", w.flag_or("tie_word_embeddings", true));
+    }
 }
 
 /// The heads of an architecture: `heads` flags named by `encoder_heads` members.

@@ -75,9 +75,6 @@ enum class encoder_heads : unsigned {
     return (static_cast<unsigned>(set) & static_cast<unsigned>(h)) != 0;
 }
 
-/// Pixels as HF takes them: `[batch, channels, height, width]`, float32.
-using pixel_values = tensor_view<const float, shape<dyn, dyn, dyn, dyn>>;
-
 /**
  * @brief Where an encoder's tensors live in a Hugging Face checkpoint (patterns as in
  *        `models/hf_names.hpp`; `{}` is the index of a weight layer, `{g}` its group when layers
@@ -290,21 +287,6 @@ concept encoder_config = requires {
 }
 &&(
     requires { C::norm_eps; } || requires { C::layer_norm_eps; });
-
-/// The inputs of `encoder_model::forward` beside the token ids; null pointers are absent.
-struct encoder_inputs {
-    const token_ids* token_types = nullptr;    ///< `token_type_ids` (0 when absent)
-    const token_ids* attention_mask = nullptr; ///< 1 = token, 0 = padding (all tokens if absent)
-    const token_ids* langs = nullptr;          ///< XLM's language ids
-    bool output_hidden_states = false;         ///< fill `hidden_states` as HF reports them
-};
-
-/// How `embed` turns a sequence into one vector.
-enum class pooling {
-    cls,    ///< the first token's final hidden state
-    pooler, ///< the pooler's output (LaBSE)
-    mean,   ///< the mean over real tokens (sentence-transformers' mean pooling)
-};
 
 /**
  * @brief An encoder of family `Spec` configured by `C`.

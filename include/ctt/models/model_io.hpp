@@ -18,6 +18,24 @@ namespace ctt {
 /// Token ids of `batch` sequences of one length: `[batch, length]`, int32 as HF's inputs.
 using token_ids = tensor_view<const std::int32_t, shape<dyn, dyn>>;
 
+/// Pixels as HF takes them: `[batch, channels, height, width]`, float32.
+using pixel_values = tensor_view<const float, shape<dyn, dyn, dyn, dyn>>;
+
+/// The inputs of `encoder_model::forward` beside the token ids; null pointers are absent.
+struct encoder_inputs {
+    const token_ids* token_types = nullptr;    ///< `token_type_ids` (0 when absent)
+    const token_ids* attention_mask = nullptr; ///< 1 = token, 0 = padding (all tokens if absent)
+    const token_ids* langs = nullptr;          ///< XLM's language ids
+    bool output_hidden_states = false;         ///< fill `hidden_states` as HF reports them
+};
+
+/// How `embed` turns a sequence into one vector.
+enum class pooling {
+    cls,    ///< the first token's final hidden state
+    pooler, ///< the pooler's output (LaBSE)
+    mean,   ///< the mean over real tokens (sentence-transformers' mean pooling)
+};
+
 /// Row `b` of a `[batch, length]` id (or mask) view, as a span.
 [[nodiscard]] inline std::span<const std::int32_t> sequence(token_ids ids, index_t b) {
     return {ids[b].data(), ids.cols()};
