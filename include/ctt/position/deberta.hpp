@@ -43,6 +43,8 @@
 #include "ctt/core/shape_messages.hpp"
 #include "ctt/position/position_concepts.hpp"
 #include "ctt/position/relative_xl.hpp"
+#include "ctt/simd/batch.hpp"
+#include "ctt/simd/parallel.hpp"
 
 namespace ctt {
 
@@ -226,18 +228,52 @@ public:
     }
 
 private:
-    /// `out[h][r][b] = x_r^h . table_b^h` for every head, row and bucket.
+    /// `out[h][r][b] = x_r^h . table_b^h` for every head, row and bucket. The head's block of
+    /// the table is transposed once (`[head_dim][2 span]`), so each row is a sum of
+    /// `x[d] * table^T[d]` over SIMD blocks of buckets, with no horizontal reduction.
     std::vector<float> project(matrix_ref x, matrix_ref table) const {
+        using batch = simd::batch<float>;
+        constexpr index_t w = simd::width<float>;
         std::vector<float> out(opt_.num_heads * x.rows * buckets_);
-        for (index_t h = 0; h < opt_.num_heads; ++h) {
+        // Heads in parallel: each writes its own block, so the result is the same on any number
+        // of threads.
+        simd::parallel_for(0, opt_.num_heads, [&](index_t h) {
+            std::vector<float> transposed(head_dim_ * buckets_);
+            for (index_t b = 0; b < buckets_; ++b) {
+                const float* t = table.row(b) + h * head_dim_;
+                for (index_t d = 0; d < head_dim_; ++d) {
+                    transposed[d * buckets_ + b] = t[d];
+                }
+            }
             for (index_t r = 0; r < x.rows; ++r) {
                 const float* xr = x.row(r) + h * head_dim_;
                 float* o = out.data() + (h * x.rows + r) * buckets_;
-                for (index_t b = 0; b < buckets_; ++b) {
-                    o[b] = detail::dot(xr, table.row(b) + h * head_dim_, head_dim_);
+                index_t b0 = 0;
+                for (; b0 + 4 * w <= buckets_; b0 += 4 * w) {
+                    batch acc[4] = {batch(0.f), batch(0.f), batch(0.f), batch(0.f)};
+                    for (index_t d = 0; d < head_dim_; ++d) {
+                        const batch xd(xr[d]);
+                        const float* t = transposed.data() + d * buckets_ + b0;
+                        for (index_t u = 0; u < 4; ++u) {
+                            acc[u] = xsimd::fma(xd, simd::load(t + u * w), acc[u]);
+                        }
+                    }
+                    for (index_t u = 0; u < 4; ++u) {
+                        simd::store(o + b0 + u * w, acc[u]);
+                    }
+                }
+                for (; b0 < buckets_; b0 += w) {
+                    const index_t lanes = std::min(w, buckets_ - b0);
+                    batch acc(0.f);
+                    for (index_t d = 0; d < head_dim_; ++d) {
+                        acc = xsimd::fma(batch(xr[d]),
+                                         simd::load_n(transposed.data() + d * buckets_ + b0, lanes),
+                                         acc);
+                    }
+                    simd::store_n(o + b0, acc, lanes);
                 }
             }
-        }
+        });
         return out;
     }
 
