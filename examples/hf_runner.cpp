@@ -109,7 +109,7 @@ options parse(int argc, char** argv) {
     return o;
 }
 
-void print_tokens(const char* label, std::span<const std::int32_t> tokens) {
+[[maybe_unused]] void print_tokens(const char* label, std::span<const std::int32_t> tokens) {
     std::printf("%s", label);
     for (auto t : tokens) {
         std::printf(" %d", t);
