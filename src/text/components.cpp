@@ -813,18 +813,17 @@ struct unicode_scripts_pre_tokenizer final : pre_tokenizer {
             for (std::size_t i = 0; i < s.text.size();) {
                 const std::size_t b = i;
                 const int script = fixed_script(next_code_point(s.text, i));
-                if (script != -2 && last && *last != -2 && *last != script)
+                // No script yet counts as a change: the first cut is at the first character
+                // with a script, and what precedes it (spaces) is dropped, as in the reference.
+                if (script != -2 && (!last || *last != script))
                     cuts.push_back(b);
                 if (script != -2)
                     last = script;
             }
-            std::size_t prev = 0;
             cuts.push_back(s.text.size());
-            for (const std::size_t c : cuts) {
-                if (c > prev)
-                    out.push_back(s.slice(prev, c));
-                prev = c;
-            }
+            for (std::size_t k = 0; k + 1 < cuts.size(); ++k)
+                if (cuts[k + 1] > cuts[k])
+                    out.push_back(s.slice(cuts[k], cuts[k + 1]));
         });
     }
 };

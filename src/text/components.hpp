@@ -55,6 +55,8 @@ struct model {
     [[nodiscard]] virtual std::optional<std::uint32_t> token_to_id(std::string_view) const = 0;
     [[nodiscard]] virtual const std::string* id_to_token(std::uint32_t id) const = 0;
     [[nodiscard]] virtual std::size_t vocab_size() const = 0;
+    /** Number of entries of the vocabulary (the reference's `get_vocab_size`). */
+    [[nodiscard]] virtual std::size_t entry_count() const { return vocab_size(); }
 };
 
 struct post_processor {

@@ -364,6 +364,7 @@ struct bpe_model final : model {
     }
     const std::string* id_to_token(std::uint32_t id) const override { return vocab.token(id); }
     std::size_t vocab_size() const override { return vocab.by_id.size(); }
+    std::size_t entry_count() const override { return vocab.to_id.size(); }
 };
 
 std::unique_ptr<model> make_bpe(const json& j, const std::string& path) {
@@ -520,6 +521,7 @@ struct wordpiece_model final : model {
     }
     const std::string* id_to_token(std::uint32_t id) const override { return vocab.token(id); }
     std::size_t vocab_size() const override { return vocab.by_id.size(); }
+    std::size_t entry_count() const override { return vocab.to_id.size(); }
 };
 
 std::unique_ptr<model> make_wordpiece(const json& j, const std::string& path) {
@@ -563,6 +565,7 @@ struct wordlevel_model final : model {
     }
     const std::string* id_to_token(std::uint32_t id) const override { return vocab.token(id); }
     std::size_t vocab_size() const override { return vocab.by_id.size(); }
+    std::size_t entry_count() const override { return vocab.to_id.size(); }
 };
 
 std::unique_ptr<model> make_wordlevel(const json& j, const std::string& path) {

@@ -24,6 +24,9 @@ struct added_token {
     std::string content;
     std::uint32_t id = 0;
     bool single_word = false, lstrip = false, rstrip = false, normalized = true, special = false;
+    /** What decode and id_to_token give: the normalized content for a normalized token (so
+        the npm reference 0.23.2 decodes them). */
+    std::string decoded;
 };
 
 /** Leftmost-longest matching of added tokens: a byte trie walked from each position. */
@@ -234,7 +237,7 @@ struct tokenizer::impl {
     const std::string* id_to_token(std::uint32_t id) const {
         auto it = added_by_id.find(id);
         if (it != added_by_id.end())
-            return &added[it->second].content;
+            return &added[it->second].decoded;
         return model->id_to_token(id);
     }
 };
@@ -314,6 +317,7 @@ tokenizer tokenizer::from_json(std::string_view text) {
         const auto& list = j["added_tokens"];
         if (!list.is_array())
             fail("$.added_tokens", "expected an array");
+        auto next_id = static_cast<std::uint32_t>(p->model->entry_count());
         for (std::size_t i = 0; i < list.size(); ++i) {
             const std::string path = "$.added_tokens[" + std::to_string(i) + "]";
             const auto& t = list[i];
@@ -352,13 +356,21 @@ tokenizer tokenizer::from_json(std::string_view text) {
                 continue;
             if (detail::invalid_utf8_at(a.content) != std::string::npos)
                 fail(path + ".content", "not valid UTF-8");
-            // The model's id wins, as when the reference re-adds the tokens.
-            if (auto mid = p->model->token_to_id(a.content))
-                a.id = *mid;
+            // Ids as the reference's loader gives them (it re-adds the tokens in one call and
+            // does not use the "id" field): an added token seen before keeps its id, one in the
+            // model's vocabulary takes the model's id, and any other the next id from the
+            // model's entry count on.
             if (p->added_to_id.contains(a.content)) {
-                auto& old = p->added[p->added_by_id.at(p->added_to_id.at(a.content))];
-                old = a;
+                a.id = p->added_to_id.at(a.content);
+                p->added[p->added_by_id.at(a.id)] = a;
+                if (a.special)
+                    p->special_contents.insert(a.content);
                 continue;
+            }
+            if (auto mid = p->model->token_to_id(a.content)) {
+                a.id = *mid;
+            } else {
+                a.id = next_id++;
             }
             p->added_to_id[a.content] = a.id;
             p->added_by_id[a.id] = p->added.size();
@@ -368,10 +380,12 @@ tokenizer tokenizer::from_json(std::string_view text) {
         }
         for (std::size_t i = 0; i < p->added.size(); ++i) {
             const auto& a = p->added[i];
+            p->added[i].decoded = a.content;
             if (a.normalized && p->normalizer) {
                 normalized_string s(a.content);
                 p->normalizer->normalize(s);
                 p->normalized_trie.insert(s.text, i);
+                p->added[i].decoded = s.text;
             } else if (a.normalized) {
                 p->normalized_trie.insert(a.content, i);
             } else {
