@@ -158,6 +158,9 @@ TEST_CASE("xlm: three languages and fixed sinusoidal positions") {
     const auto b = model->forward(iv, encoder_inputs{nullptr, nullptr, &v2});
     CHECK(test::max_diff(test::rows_of(a.last_hidden_state, 0, 3),
                          test::rows_of(b.last_hidden_state, 0, 3)) > 1e-3);
+    // XLM has no token-type table: types are refused, not dropped.
+    CHECK_THROWS_WITH_AS((void)model->forward(iv, encoder_inputs{&v0}),
+                         doctest::Contains("no token-type embeddings"), value_error);
 }
 
 TEST_CASE("distilbert with sinusoidal positions: the interleaved table, never loaded") {

@@ -91,6 +91,13 @@ struct clip_odd {
     static constexpr index_t projection_dim = 7;
 };
 
+// A config from before eos_token_id was set: HF pools at the largest id.
+struct clip_legacy_eos : clip_odd {
+    struct text : clip_odd::text {
+        static constexpr int eos_token_id = 2;
+    };
+};
+
 std::vector<float> random_pixels(index_t n, unsigned seed) {
     std::mt19937 rng(seed);
     std::normal_distribution<float> normal(0.f, 1.f);
@@ -196,6 +203,8 @@ TEST_CASE("clip: causal text pooled at EOS, contrastive logits of any batch size
     const token_ids v(ids.data(), shape<dyn, dyn>(2, 9));
     CHECK(model_type::eos_position({ids.data(), 9}) == 6);
     CHECK(model_type::eos_position({ids.data() + 9, 9}) == 3);
+    const std::vector<std::int32_t> legacy = {4, 2, 30, 7, 30};
+    CHECK(clip<clip_legacy_eos>::eos_position(legacy) == 2); // the first largest id, not id 2
     tensor<float, shape<dyn, 20>> states;
     const auto text = model->text_embeddings(v, nullptr, &states);
     const token_ids prefix(ids.data(), shape<dyn, dyn>(1, 7));

@@ -7,7 +7,7 @@
  *        at load), positions in the input only with `position_biased_input`.
  */
 
-#include "ctt/models/encoder_model.hpp"
+#include "ctt/models/bert.hpp"
 
 namespace ctt {
 
@@ -18,30 +18,23 @@ struct deberta : encoder_spec {
     static constexpr qkv_layout qkv = qkv_layout::fused_grouped;
     static constexpr bool pos_key_bias = false;
     static constexpr encoder_heads heads = encoder_heads::masked_lm;
-    static constexpr encoder_names names{
-        .base = "deberta.",
-        .embed_tokens = "embeddings.word_embeddings",
-        .embed_positions = "embeddings.position_embeddings",
-        .embed_token_types = "embeddings.token_type_embeddings",
-        .embed_norm = "embeddings.LayerNorm",
-        .layer = "encoder.layer.{}.",
-        .norm1 = "attention.output.LayerNorm",
-        .norm2 = "output.LayerNorm",
-        .qkv = "attention.self.in_proj",
-        .q_bias = "attention.self.q_bias",
-        .v_bias = "attention.self.v_bias",
-        .pos_key = "attention.self.pos_proj",
-        .pos_query = "attention.self.pos_q_proj",
-        .out = "attention.output.dense",
-        .up = "intermediate.dense",
-        .down = "output.dense",
-        .rel_embeddings = "encoder.rel_embeddings",
-        .mlm_dense = "^cls.predictions.transform.dense|^lm_predictions.lm_head.dense",
-        .mlm_norm = "^cls.predictions.transform.LayerNorm|^lm_predictions.lm_head.LayerNorm",
-        .mlm_decoder = "^cls.predictions.decoder",
-        .mlm_bias = "^cls.predictions.bias|^lm_predictions.lm_head.bias",
-        .ignored = "embeddings.position_ids",
-    };
+    static constexpr encoder_names names = [] {
+        encoder_names n = bert_layout("deberta.");
+        n.q = n.k = n.v = {};
+        n.qkv = "attention.self.in_proj";
+        n.q_bias = "attention.self.q_bias";
+        n.v_bias = "attention.self.v_bias";
+        n.pos_key = "attention.self.pos_proj";
+        n.pos_query = "attention.self.pos_q_proj";
+        n.rel_embeddings = "encoder.rel_embeddings";
+        // The legacy masked-LM head's names, then the newer ones.
+        n.mlm_dense = "^cls.predictions.transform.dense|^lm_predictions.lm_head.dense";
+        n.mlm_norm = "^cls.predictions.transform.LayerNorm|^lm_predictions.lm_head.LayerNorm";
+        n.mlm_decoder = "^cls.predictions.decoder";
+        n.mlm_bias = "^cls.predictions.bias|^lm_predictions.lm_head.bias";
+        n.ignored = "embeddings.position_ids";
+        return n;
+    }();
 };
 
 /// DeBERTa-v2/v3: separate projections, log-bucketed positions, optional shared keys and
@@ -49,31 +42,17 @@ struct deberta : encoder_spec {
 struct deberta_v2 : deberta {
     static constexpr qkv_layout qkv = qkv_layout::separate;
     static constexpr bool pos_key_bias = true;
-    static constexpr encoder_names names{
-        .base = "deberta.",
-        .embed_tokens = "embeddings.word_embeddings",
-        .embed_positions = "embeddings.position_embeddings",
-        .embed_token_types = "embeddings.token_type_embeddings",
-        .embed_norm = "embeddings.LayerNorm",
-        .layer = "encoder.layer.{}.",
-        .norm1 = "attention.output.LayerNorm",
-        .norm2 = "output.LayerNorm",
-        .q = "attention.self.query_proj",
-        .k = "attention.self.key_proj",
-        .v = "attention.self.value_proj",
-        .pos_key = "attention.self.pos_key_proj",
-        .pos_query = "attention.self.pos_query_proj",
-        .out = "attention.output.dense",
-        .up = "intermediate.dense",
-        .down = "output.dense",
-        .rel_embeddings = "encoder.rel_embeddings",
-        .rel_norm = "encoder.LayerNorm",
-        .mlm_dense = deberta::names.mlm_dense,
-        .mlm_norm = deberta::names.mlm_norm,
-        .mlm_decoder = deberta::names.mlm_decoder,
-        .mlm_bias = deberta::names.mlm_bias,
-        .ignored = "embeddings.position_ids",
-    };
+    static constexpr encoder_names names = [] {
+        encoder_names n = deberta::names;
+        n.qkv = n.q_bias = n.v_bias = {};
+        n.q = "attention.self.query_proj";
+        n.k = "attention.self.key_proj";
+        n.v = "attention.self.value_proj";
+        n.pos_key = "attention.self.pos_key_proj";
+        n.pos_query = "attention.self.pos_query_proj";
+        n.rel_norm = "encoder.LayerNorm";
+        return n;
+    }();
 };
 } // namespace families
 

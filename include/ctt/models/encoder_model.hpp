@@ -421,6 +421,18 @@ public:
         const index_t length = ids.cols();
         check_input("token_type_ids", in.token_types, batch, length);
         check_input("langs", in.langs, batch, length);
+        if constexpr (traits::type_vocab_size == 0) {
+            if (in.token_types != nullptr) {
+                throw value_error("encoder_model: token_type_ids given, but this model has no "
+                                  "token-type embeddings (type_vocab_size 0)");
+            }
+        }
+        if constexpr (traits::num_langs < 2) {
+            if (in.langs != nullptr) {
+                throw value_error("encoder_model: langs given, but this model has no language "
+                                  "embeddings");
+            }
+        }
         tensor<float, shape<dyn, embedding_width>> e(batch * length);
         for (index_t b = 0; b < batch; ++b) {
             auto rows = e.view().rows(b * length, length);

@@ -7,7 +7,7 @@
  *        whatever `hidden_act` says.
  */
 
-#include "ctt/models/encoder_model.hpp"
+#include "ctt/models/bert.hpp"
 
 namespace ctt {
 
@@ -16,28 +16,15 @@ struct roberta : encoder_spec {
     static constexpr position_numbering numbering = position_numbering::after_padding_idx;
     static constexpr encoder_heads heads = encoder_heads::masked_lm;
     static constexpr activation mlm_act = activation::gelu_erf;
-    static constexpr encoder_names names{
-        .base = "roberta.",
-        .embed_tokens = "embeddings.word_embeddings",
-        .embed_positions = "embeddings.position_embeddings",
-        .embed_token_types = "embeddings.token_type_embeddings",
-        .embed_norm = "embeddings.LayerNorm",
-        .layer = "encoder.layer.{}.",
-        .norm1 = "attention.output.LayerNorm",
-        .norm2 = "output.LayerNorm",
-        .q = "attention.self.query",
-        .k = "attention.self.key",
-        .v = "attention.self.value",
-        .out = "attention.output.dense",
-        .up = "intermediate.dense",
-        .down = "output.dense",
-        .pooler = "pooler.dense",
-        .mlm_dense = "^lm_head.dense",
-        .mlm_norm = "^lm_head.layer_norm",
-        .mlm_decoder = "^lm_head.decoder",
-        .mlm_bias = "^lm_head.bias",
-        .ignored = "embeddings.position_ids embeddings.token_type_ids",
-    };
+    static constexpr encoder_names names = [] {
+        encoder_names n = bert_layout("roberta.");
+        n.pooler = "pooler.dense";
+        n.mlm_dense = "^lm_head.dense";
+        n.mlm_norm = "^lm_head.layer_norm";
+        n.mlm_decoder = "^lm_head.decoder";
+        n.mlm_bias = "^lm_head.bias";
+        return n;
+    }();
 };
 } // namespace families
 
