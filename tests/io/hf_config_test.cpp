@@ -79,15 +79,24 @@ TEST_CASE("defaults follow HF's config classes") {
 TEST_CASE("one registry: every family maps, an unknown type lists the supported ones") {
     // Every shipped case generates a header naming its family's template.
     const std::pair<const char*, const char*> families[] = {
-        {"gpt_neo", "::ctt::gpt_neo<config>"},   {"ctrl", "::ctt::ctrl<config>"},
-        {"gpt_neox", "::ctt::gpt_neox<config>"}, {"gptj", "::ctt::gptj<config>"},
-        {"bloom", "::ctt::bloom<config>"},       {"falcon", "::ctt::falcon<config>"},
-        {"cohere", "::ctt::cohere<config>"},     {"mixtral", "::ctt::mixtral<config>"},
-        {"glam", "::ctt::qwen3_moe<config>"},    {"lamda", "::ctt::lamda<config>"},
-        {"roberta", "::ctt::roberta<config>"},   {"xlm", "::ctt::xlm<config>"},
-        {"albert", "::ctt::albert<config>"},     {"distilbert", "::ctt::distilbert<config>"},
-        {"electra", "::ctt::electra<config>"},   {"deberta", "::ctt::deberta<config>"},
-        {"deberta_v2", "::ctt::deberta_v2<config>"}, {"vit", "::ctt::vit<config>"},
+        {"gpt_neo", "::ctt::gpt_neo<config>"},
+        {"ctrl", "::ctt::ctrl<config>"},
+        {"gpt_neox", "::ctt::gpt_neox<config>"},
+        {"gptj", "::ctt::gptj<config>"},
+        {"bloom", "::ctt::bloom<config>"},
+        {"falcon", "::ctt::falcon<config>"},
+        {"cohere", "::ctt::cohere<config>"},
+        {"mixtral", "::ctt::mixtral<config>"},
+        {"glam", "::ctt::qwen3_moe<config>"},
+        {"lamda", "::ctt::lamda<config>"},
+        {"roberta", "::ctt::roberta<config>"},
+        {"xlm", "::ctt::xlm<config>"},
+        {"albert", "::ctt::albert<config>"},
+        {"distilbert", "::ctt::distilbert<config>"},
+        {"electra", "::ctt::electra<config>"},
+        {"deberta", "::ctt::deberta<config>"},
+        {"deberta_v2", "::ctt::deberta_v2<config>"},
+        {"vit", "::ctt::vit<config>"},
         {"clip", "::ctt::clip<config>"}};
     for (const auto& family : families) {
         const std::string name =
@@ -101,7 +110,8 @@ TEST_CASE("one registry: every family maps, an unknown type lists the supported 
     auto c = read_config("gpt2");
     c["model_type"] = "rwkv";
     const auto e = error_of(c);
-    CHECK(contains(e, "model_type \"rwkv\" is not supported (supported: bert, roberta, xlm-roberta, xlm"));
+    CHECK(contains(
+        e, "model_type \"rwkv\" is not supported (supported: bert, roberta, xlm-roberta, xlm"));
     CHECK(contains(e, "qwen3_moe"));
 }
 
@@ -190,9 +200,9 @@ TEST_CASE("encoder settings become slots and values, or are refused by name") {
     // The architecture picks the heads.
     CHECK(contains(ctt::hf_config_header(read_config("bert"), "m", "config.json", "BertModel"),
                    "heads = ::ctt::encoder_heads::pooler;"));
-    CHECK(contains(
-        ctt::hf_config_header(read_config("electra"), "m", "config.json", "ElectraModel"),
-        "heads = ::ctt::encoder_heads::none;"));
+    CHECK(
+        contains(ctt::hf_config_header(read_config("electra"), "m", "config.json", "ElectraModel"),
+                 "heads = ::ctt::encoder_heads::none;"));
 }
 
 TEST_CASE("the architecture picks the head") {

@@ -29,15 +29,16 @@ std::string read(const std::filesystem::path& p) {
 
 std::string random_code_points(std::mt19937& rng, std::size_t n) {
     static const std::vector<std::pair<char32_t, char32_t>> blocks{
-        {0x0, 0x7F},      {0x80, 0x24F},    {0x300, 0x36F},   {0x370, 0x4FF},
-        {0x600, 0x6FF},   {0x900, 0x97F},   {0x1100, 0x11FF}, {0x2000, 0x206F},
-        {0x3000, 0x30FF}, {0x4E00, 0x9FFF}, {0xAC00, 0xD7A3}, {0xE000, 0xF8FF},
+        {0x0, 0x7F},      {0x80, 0x24F},      {0x300, 0x36F},     {0x370, 0x4FF},
+        {0x600, 0x6FF},   {0x900, 0x97F},     {0x1100, 0x11FF},   {0x2000, 0x206F},
+        {0x3000, 0x30FF}, {0x4E00, 0x9FFF},   {0xAC00, 0xD7A3},   {0xE000, 0xF8FF},
         {0xFB00, 0xFFFF}, {0x1F300, 0x1FAFF}, {0x20000, 0x2A6DF}, {0x10FFF0, 0x10FFFF}};
     std::string s;
     for (std::size_t i = 0; i < n; ++i) {
         const auto& [lo, hi] = blocks[rng() % blocks.size()];
         char32_t c = lo + static_cast<char32_t>(rng() % (hi - lo + 1));
-        if (c >= 0xD800 && c <= 0xDFFF) c = 0xFFFD;
+        if (c >= 0xD800 && c <= 0xDFFF)
+            c = 0xFFFD;
         if (c < 0x80) {
             s.push_back(static_cast<char>(c));
         } else if (c < 0x800) {
@@ -77,7 +78,8 @@ void exercise(const tokenizer& t, const std::string& text) {
     (void)t.decode(e.ids, true);
     ctt::text::decode_stream stream(t);
     std::string streamed;
-    for (const auto id : e.ids) streamed += stream.step(id);
+    for (const auto id : e.ids)
+        streamed += stream.step(id);
     // Streaming never emits a broken character: what it printed is valid UTF-8.
     REQUIRE_NOTHROW((void)t.encode(streamed, false));
 }
@@ -87,18 +89,21 @@ void exercise(const tokenizer& t, const std::string& text) {
 TEST_CASE("random bytes and random code points into every shipped tokenizer") {
     std::mt19937 rng(20260612);
     for (const auto& entry : std::filesystem::directory_iterator(cases)) {
-        if (!std::filesystem::exists(entry.path() / "tokenizer.json")) continue;
+        if (!std::filesystem::exists(entry.path() / "tokenizer.json"))
+            continue;
         const auto t = tokenizer::from_file(entry.path() / "tokenizer.json");
         CAPTURE(entry.path().filename().string());
         for (int round = 0; round < 40; ++round) {
             std::string bytes(rng() % 64, '\0');
-            for (auto& b : bytes) b = static_cast<char>(rng() & 0xFF);
+            for (auto& b : bytes)
+                b = static_cast<char>(rng() & 0xFF);
             exercise(t, bytes);
             exercise(t, random_code_points(rng, rng() % 48));
         }
         // Random ids, in range and out of it, into decode.
         std::vector<std::uint32_t> ids(64);
-        for (auto& id : ids) id = static_cast<std::uint32_t>(rng() % (t.vocab_size() + 100));
+        for (auto& id : ids)
+            id = static_cast<std::uint32_t>(rng() % (t.vocab_size() + 100));
         (void)t.decode(ids, false);
         (void)t.decode(ids, true);
     }
@@ -121,10 +126,18 @@ TEST_CASE("mutated and hostile tokenizer.json documents are refused cleanly") {
         for (int k = 0; k < edits; ++k) {
             const std::size_t at = rng() % doc.size();
             switch (rng() % 4) {
-            case 0: doc[at] = static_cast<char>(rng() & 0xFF); break;
-            case 1: doc.erase(at, 1 + rng() % 16); break;
-            case 2: doc.insert(at, 1, "{}[]\":,0-9e"[rng() % 11]); break;
-            default: doc.resize(at); break;
+            case 0:
+                doc[at] = static_cast<char>(rng() & 0xFF);
+                break;
+            case 1:
+                doc.erase(at, 1 + rng() % 16);
+                break;
+            case 2:
+                doc.insert(at, 1, "{}[]\":,0-9e"[rng() % 11]);
+                break;
+            default:
+                doc.resize(at);
+                break;
             }
         }
         attempt(doc);
