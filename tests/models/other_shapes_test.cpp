@@ -110,6 +110,28 @@ struct t5_gated {
     static constexpr int decoder_start_token_id = 0;
 };
 
+// A configuration that satisfies `t5_config` and leaves out the optional scale_decoder_outputs:
+// it compiles, and the scale follows the tied head.
+struct t5_without_scale_setting {
+    static constexpr index_t vocab_size = 60;
+    static constexpr index_t d_model = 20;
+    static constexpr index_t d_kv = 8;
+    static constexpr index_t num_heads = 3;
+    static constexpr index_t d_ff = 28;
+    static constexpr index_t num_layers = 1;
+    static constexpr index_t num_decoder_layers = 1;
+    static constexpr index_t num_buckets = 8;
+    static constexpr index_t max_distance = 20;
+    static constexpr float layer_norm_eps = 1e-6f;
+    static constexpr activation dense_act = activation::relu;
+    static constexpr bool gated = false;
+    static constexpr bool tie_word_embeddings = true;
+    static constexpr int decoder_start_token_id = 0;
+};
+static_assert(t5_config<t5_without_scale_setting>);
+static_assert(t5<t5_without_scale_setting>::scale_decoder_outputs);
+static_assert(!t5<t5_gated>::scale_decoder_outputs);
+
 } // namespace
 
 TEST_CASE("llama with MQA, odd head_dim and tied head: cache equals whole sequence") {

@@ -58,6 +58,16 @@ public:
     static constexpr index_t head_dim = C::d_kv;
     static constexpr index_t inner = C::d_ff;
     static constexpr index_t vocab = C::vocab_size;
+    /// Whether the decoder output is scaled by `d_model^-0.5` before the head: the config's
+    /// `scale_decoder_outputs` (transformers 5 saves it), else whenever the head is tied (T5's
+    /// convention before it; MT5's generated configs say false).
+    static constexpr bool scale_decoder_outputs = [] {
+        if constexpr (requires { C::scale_decoder_outputs; }) {
+            return static_cast<bool>(C::scale_decoder_outputs);
+        } else {
+            return static_cast<bool>(C::tie_word_embeddings);
+        }
+    }();
     static constexpr index_t encoder_layers = C::num_layers;
     static constexpr index_t decoder_layers = C::num_decoder_layers;
     static constexpr index_t attention_width = heads * head_dim;
@@ -221,7 +231,7 @@ public:
         }
         // T5 rescales the decoder output by d_model^-0.5 before the head (Mesh TensorFlow's
         // convention for a tied head); HF computes the product in this order, so do we.
-        if constexpr (C::scale_decoder_outputs) {
+        if constexpr (scale_decoder_outputs) {
             scale(x.view(), 1.f / std::sqrt(static_cast<float>(hidden)));
         }
         head_.forward(const_rows(x.view()), shared_.view(), logits);
