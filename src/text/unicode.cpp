@@ -9,43 +9,60 @@
 
 namespace ctt::text::detail {
 
+namespace {
+
+/// The character that starts at byte `i`: its length by its lead byte (0 for a byte no character
+/// starts with) and the length of its longest valid prefix (Unicode's "maximal subpart", which
+/// U+FFFD replaces as a whole).
+struct utf8_step {
+    std::size_t length;
+    std::size_t valid;
+};
+
+utf8_step utf8_step_at(const unsigned char* p, std::size_t n, std::size_t i) noexcept {
+    const unsigned char b = p[i];
+    if (b < 0x80) {
+        return {1, 1};
+    }
+    std::size_t len = 0;
+    unsigned char lo = 0x80, hi = 0xBF;
+    if (b >= 0xC2 && b <= 0xDF) {
+        len = 2;
+    } else if (b >= 0xE0 && b <= 0xEF) {
+        len = 3;
+        if (b == 0xE0)
+            lo = 0xA0;
+        if (b == 0xED)
+            hi = 0x9F;
+    } else if (b >= 0xF0 && b <= 0xF4) {
+        len = 4;
+        if (b == 0xF0)
+            lo = 0x90;
+        if (b == 0xF4)
+            hi = 0x8F;
+    } else {
+        return {0, 0};
+    }
+    std::size_t k = 1;
+    while (k < len && i + k < n) {
+        const unsigned char c = p[i + k];
+        const unsigned char l = k == 1 ? lo : 0x80, h = k == 1 ? hi : 0xBF;
+        if (c < l || c > h)
+            break;
+        ++k;
+    }
+    return {len, k};
+}
+
+} // namespace
+
 std::size_t invalid_utf8_at(std::string_view s) noexcept {
     const auto* p = reinterpret_cast<const unsigned char*>(s.data());
-    const std::size_t n = s.size();
-    std::size_t i = 0;
-    while (i < n) {
-        const unsigned char b = p[i];
-        if (b < 0x80) {
-            ++i;
-            continue;
-        }
-        std::size_t len = 0;
-        unsigned char lo = 0x80, hi = 0xBF;
-        if (b >= 0xC2 && b <= 0xDF) {
-            len = 2;
-        } else if (b >= 0xE0 && b <= 0xEF) {
-            len = 3;
-            if (b == 0xE0)
-                lo = 0xA0;
-            if (b == 0xED)
-                hi = 0x9F;
-        } else if (b >= 0xF0 && b <= 0xF4) {
-            len = 4;
-            if (b == 0xF0)
-                lo = 0x90;
-            if (b == 0xF4)
-                hi = 0x8F;
-        } else {
+    for (std::size_t i = 0; i < s.size();) {
+        const utf8_step step = utf8_step_at(p, s.size(), i);
+        if (step.length == 0 || step.valid != step.length)
             return i;
-        }
-        if (i + len > n)
-            return i;
-        if (p[i + 1] < lo || p[i + 1] > hi)
-            return i;
-        for (std::size_t k = 2; k < len; ++k)
-            if ((p[i + k] & 0xC0) != 0x80)
-                return i;
-        i += len;
+        i += step.length;
     }
     return std::string_view::npos;
 }
@@ -54,51 +71,18 @@ std::string utf8_lossy(std::string_view s) {
     std::string out;
     out.reserve(s.size());
     const auto* p = reinterpret_cast<const unsigned char*>(s.data());
-    const std::size_t n = s.size();
-    std::size_t i = 0;
-    while (i < n) {
-        const unsigned char b = p[i];
-        if (b < 0x80) {
-            out.push_back(static_cast<char>(b));
-            ++i;
-            continue;
-        }
-        std::size_t len = 0;
-        unsigned char lo = 0x80, hi = 0xBF;
-        if (b >= 0xC2 && b <= 0xDF) {
-            len = 2;
-        } else if (b >= 0xE0 && b <= 0xEF) {
-            len = 3;
-            if (b == 0xE0)
-                lo = 0xA0;
-            if (b == 0xED)
-                hi = 0x9F;
-        } else if (b >= 0xF0 && b <= 0xF4) {
-            len = 4;
-            if (b == 0xF0)
-                lo = 0x90;
-            if (b == 0xF4)
-                hi = 0x8F;
-        } else {
+    for (std::size_t i = 0; i < s.size();) {
+        const utf8_step step = utf8_step_at(p, s.size(), i);
+        if (step.length == 0) {
             out += "\xEF\xBF\xBD";
             ++i;
-            continue;
-        }
-        // The maximal subpart: as many bytes as form a valid prefix of a character.
-        std::size_t k = 1;
-        while (k < len && i + k < n) {
-            const unsigned char c = p[i + k];
-            const unsigned char l = k == 1 ? lo : 0x80, h = k == 1 ? hi : 0xBF;
-            if (c < l || c > h)
-                break;
-            ++k;
-        }
-        if (k == len) {
-            out.append(s.substr(i, len));
+        } else if (step.valid == step.length) {
+            out.append(s.substr(i, step.length));
+            i += step.length;
         } else {
             out += "\xEF\xBF\xBD";
+            i += step.valid;
         }
-        i += k;
     }
     return out;
 }
