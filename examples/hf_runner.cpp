@@ -268,7 +268,7 @@ void run_contrastive(const Model& model, const options& o) {
 
 template <class Model>
 void run(const Model& model, const options& o) {
-    if constexpr (ctt::encoder_decoder<Model>) {
+    if constexpr (ctt::seq2seq_model<Model>) {
         run_encoder_decoder(model, o);
     } else if constexpr (ctt::contrastive_model<Model>) {
         run_contrastive(model, o);

@@ -220,7 +220,7 @@ template <class M>
 void run_model(case_data& c) {
     auto model = std::make_unique<M>();
     load_parameters(*model, c.weights());
-    if constexpr (encoder_decoder<M>) {
+    if constexpr (seq2seq_model<M>) {
         run_encoder_decoder(*model, c);
     } else if constexpr (contrastive_model<M>) {
         run_contrastive(*model, c);

@@ -565,6 +565,67 @@ inline void map_t5(config_writer& w, bool tie_default) {
     w.integer("decoder_start_token_id", w.integer_or("decoder_start_token_id", 0));
 }
 
+/// The members every encoder-decoder (`encoder_decoder_config`) has.
+struct seq2seq_sizes {
+    std::uint64_t vocab = 0;
+    std::uint64_t hidden = 0;
+    std::uint64_t heads = 0;
+    std::uint64_t decoder_heads = 0;
+    std::uint64_t inner = 0;
+    std::uint64_t decoder_inner = 0;
+    std::uint64_t layers = 0;
+    std::uint64_t decoder_layers = 0;
+    std::uint64_t max_positions = 0; ///< 0: no position table
+    activation act = activation::gelu_erf;
+    double eps = 1e-5;
+    std::int64_t decoder_start_token_id = 0;
+};
+
+inline void write_seq2seq(config_writer& w, const seq2seq_sizes& s) {
+    for (const auto h : {s.heads, s.decoder_heads}) {
+        if (s.hidden % h != 0) {
+            w.fail("the hidden size (" + std::to_string(s.hidden) +
+                   ") must be a multiple of the number of attention heads (" + std::to_string(h) +
+                   ")");
+        }
+    }
+    w.index("vocab_size", s.vocab);
+    w.index("hidden_size", s.hidden);
+    w.index("num_heads", s.heads);
+    w.index("decoder_heads", s.decoder_heads);
+    w.index("intermediate_size", s.inner);
+    w.index("decoder_intermediate_size", s.decoder_inner);
+    w.index("encoder_layers", s.layers);
+    w.index("decoder_layers", s.decoder_layers);
+    w.index("max_positions", s.max_positions);
+    w.act_member("hidden_act", s.act);
+    w.real("norm_eps", s.eps);
+    w.integer("decoder_start_token_id", s.decoder_start_token_id);
+}
+
+/// BART (`BartForConditionalGeneration`): post-LN stacks with learned positions from 2.
+inline void map_bart(config_writer& w, const nlohmann::json&) {
+    w.require("is_decoder", false, "a decoder-only BART is BartForCausalLM");
+    // Settings of other fairseq-derived configs (mBART, PLBART) that change the computation.
+    w.require("normalize_before", false, "pre-norm BART layers (mBART)");
+    w.require("add_final_layer_norm", false, "final stack norms (mBART)");
+    w.require("add_bias_logits", false, "a bias on the LM head other than final_logits_bias");
+    write_seq2seq(w, {.vocab = w.size("vocab_size"),
+                      .hidden = w.size("d_model"),
+                      .heads = w.size("encoder_attention_heads"),
+                      .decoder_heads = w.size("decoder_attention_heads"),
+                      .inner = w.size("encoder_ffn_dim"),
+                      .decoder_inner = w.size("decoder_ffn_dim"),
+                      .layers = w.size("encoder_layers"),
+                      .decoder_layers = w.size("decoder_layers"),
+                      .max_positions = w.size("max_position_embeddings"),
+                      .act = w.act("activation_function", "gelu"),
+                      .eps = 1e-5, // nn.LayerNorm's default; BartConfig has no setting
+                      .decoder_start_token_id = w.integer_or("decoder_start_token_id", 2)});
+    w.boolean("scale_embeddings", w.flag_or("scale_embedding", false));
+    w.boolean("tie_word_embeddings", w.flag_or("tie_word_embeddings", true));
+}
+
 // ---------------------------------------------------------------------------------------------
 // Encoders (`encoder_model_config`).
 
@@ -986,6 +1047,8 @@ inline constexpr supported_model supported_models[] = {
     {"t5", "T5DecoderOnly", "ctt/models/lamda.hpp", "::ctt::lamda",
      detail::map_ignoring_architecture<detail::map_lamda>, detail::is_decoder_config},
     {"mt5", "MT5ForConditionalGeneration", "ctt/models/t5.hpp", "::ctt::t5", detail::map_mt5_entry},
+    {"bart", "BartForConditionalGeneration", "ctt/models/bart.hpp", "::ctt::bart",
+     detail::map_ignoring_architecture<detail::map_bart>},
 };
 
 /**

@@ -60,9 +60,9 @@ concept contrastive_model = requires(const M& m, token_ids ids,
     m.forward(ids, p);
 };
 
-/// An encoder-decoder: `encode(ids)`, then decoder sessions built from the encoding (T5).
+/// An encoder-decoder: `encode(ids)`, then decoder sessions built from the encoding (T5, BART).
 template <class M>
-concept encoder_decoder = requires(const M& m, token_ids ids) {
+concept seq2seq_model = requires(const M& m, token_ids ids) {
     m.encode(ids);
 };
 
