@@ -20,10 +20,13 @@
 
 // kernels
 #include "ctt/kernels/activations.hpp"
+#include "ctt/kernels/conv2d.hpp"
 #include "ctt/kernels/elementwise.hpp"
 #include "ctt/kernels/gemm.hpp"
 #include "ctt/kernels/gemv.hpp"
 #include "ctt/kernels/glu.hpp"
+#include "ctt/kernels/group_norm.hpp"
+#include "ctt/kernels/image.hpp"
 #include "ctt/kernels/norms.hpp"
 #include "ctt/kernels/softmax.hpp"
 

@@ -59,6 +59,18 @@
 #define CTT_MSG_GLU_SHAPES          "glu: gate, up and output extents differ"
 #define CTT_MSG_GLU_FUSED_WIDTH     "glu: fused width and twice the output width differ"
 #define CTT_MSG_ADD_BIAS            "add: bias length and row width differ"
+#define CTT_MSG_CONV_IN_CHANNELS    "conv2d: input channels and weight input channels differ"
+#define CTT_MSG_CONV_OUT_CHANNELS   "conv2d: output channels and weight output channels differ"
+#define CTT_MSG_CONV_BATCH          "conv2d: input and output batch sizes differ"
+#define CTT_MSG_CONV_OUT_HEIGHT     "conv2d: output height and the convolved height differ"
+#define CTT_MSG_CONV_OUT_WIDTH      "conv2d: output width and the convolved width differ"
+#define CTT_MSG_CONV_BIAS           "conv2d: bias length and output channels differ"
+#define CTT_MSG_GROUP_NORM_GROUPS   "group_norm: channels and a multiple of the group count differ"
+#define CTT_MSG_GROUP_NORM_AFFINE   "group_norm: channels and affine parameter length differ"
+#define CTT_MSG_GROUP_NORM_SHAPES   "group_norm: input and output extents differ"
+#define CTT_MSG_UPSAMPLE_SHAPES     "upsample_nearest2x: output extents and twice the input's differ"
+#define CTT_MSG_CONCAT_CHANNELS     "concat_channels: output channels and the sum of the inputs' differ"
+#define CTT_MSG_CONCAT_EXTENTS      "concat_channels: input and output extents differ"
 // clang-format on
 
 namespace ctt::detail {
