@@ -57,6 +57,39 @@ TEST_CASE("the shipped configs map to their compile-time constants") {
     CHECK(contains(t5, "scale_decoder_outputs = true;"));
 }
 
+TEST_CASE("bart: both stacks' sizes, its embedding settings, and what it refuses") {
+    auto c = read_config("bart");
+    c["decoder_attention_heads"] = 8;
+    c["decoder_ffn_dim"] = 96;
+    c["decoder_layers"] = 3;
+    c["scale_embedding"] = true;
+    c["tie_word_embeddings"] = false;
+    const auto text = ctt::hf_config_header(c, "b");
+    CHECK(contains(text, "num_heads = 4;"));
+    CHECK(contains(text, "decoder_heads = 8;"));
+    CHECK(contains(text, "intermediate_size = 128;"));
+    CHECK(contains(text, "decoder_intermediate_size = 96;"));
+    CHECK(contains(text, "encoder_layers = 2;"));
+    CHECK(contains(text, "decoder_layers = 3;"));
+    CHECK(contains(text, "max_positions = 64;"));
+    CHECK(contains(text, "scale_embeddings = true;"));
+    CHECK(contains(text, "tie_word_embeddings = false;"));
+    CHECK(contains(text, "decoder_start_token_id = 2;"));
+    CHECK(contains(text, "hidden_act = ::ctt::activation::gelu_erf;"));
+    for (const char* key : {"normalize_before", "add_final_layer_norm", "is_decoder"}) {
+        auto bad = read_config("bart");
+        bad[key] = true;
+        CAPTURE(key);
+        CHECK(contains(error_of(bad), key));
+    }
+    auto heads = read_config("bart");
+    heads["decoder_attention_heads"] = 5;
+    CHECK(contains(error_of(heads), "multiple of the number of attention heads (5)"));
+    auto act = read_config("bart");
+    act["activation_function"] = "swish_beta";
+    CHECK(contains(error_of(act), "activation_function"));
+}
+
 TEST_CASE("defaults follow HF's config classes") {
     auto c = read_config("gpt2");
     c.erase("n_inner");
@@ -97,7 +130,9 @@ TEST_CASE("one registry: every family maps, an unknown type lists the supported 
         {"deberta", "::ctt::deberta<config>"},
         {"deberta_v2", "::ctt::deberta_v2<config>"},
         {"vit", "::ctt::vit<config>"},
-        {"clip", "::ctt::clip<config>"}};
+        {"clip", "::ctt::clip<config>"},
+        {"bart", "::ctt::bart<config>"},
+        {"mt5", "::ctt::t5<config>"}};
     for (const auto& family : families) {
         const std::string name =
             family.first; // not a structured binding: clang 14 cannot capture one
