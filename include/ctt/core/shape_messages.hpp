@@ -70,6 +70,10 @@
 #define CTT_MSG_GROUP_NORM_SHAPES   "group_norm: input and output extents differ"
 #define CTT_MSG_UPSAMPLE_SHAPES     "upsample_nearest2x: output extents and twice the input's differ"
 #define CTT_MSG_CONCAT_CHANNELS     "concat_channels: output channels and the sum of the inputs' differ"
+#define CTT_MSG_SPATIAL_TEXT_BATCH  "spatial_transformer: text and image batch sizes differ"
+#define CTT_MSG_SPATIAL_SHAPES      "spatial_transformer: input and output extents differ"
+#define CTT_MSG_UNET_TIMESTEPS      "ldm_unet: timestep count and batch size differ"
+#define CTT_MSG_UNET_SHAPES         "ldm_unet: sample channels and in_channels differ"
 #define CTT_MSG_CONCAT_EXTENTS      "concat_channels: input and output extents differ"
 // clang-format on
 
