@@ -121,6 +121,18 @@ void run_contrastive(const M& model, case_data& c) {
 }
 
 template <class M>
+void run_image_text_decoder(const M& model, case_data& c) {
+    const auto ids = c.ints("input_ids");
+    const index_t batch = c.shape("input_ids").front();
+    const auto pixels = c.floats("pixel_values");
+    const auto out =
+        model.forward(ids_view(ids, batch), pixels_view(pixels, c.shape("pixel_values")));
+    c.check_floats("image_features", flatten(std::vector{out.image_features}));
+    c.check_floats("text_features", flatten(std::vector{out.text_features}));
+    c.check_floats("logits", flatten(std::vector{out.logits}));
+}
+
+template <class M>
 void run_decoder(const M& model, case_data& c) {
     constexpr index_t H = M::hidden;
     constexpr index_t V = M::vocab;
@@ -216,12 +228,43 @@ void run_encoder_decoder(const M& model, case_data& c) {
     }
 }
 
+[[maybe_unused]] tensor_view<const float, shape<dyn, dyn, dyn>>
+text_view(const std::vector<float>& text, const std::vector<index_t>& dims) {
+    return {text.data(), shape<dyn, dyn, dyn>(dims[0], dims[1], dims[2])};
+}
+
+template <class M>
+void run_latent_denoiser(const M& model, case_data& c) {
+    const auto sample = c.floats("sample");
+    const auto steps = c.ints("timesteps");
+    const std::vector<float> timesteps(steps.begin(), steps.end());
+    const auto text = c.floats("encoder_hidden_states");
+    const auto out = model.forward(pixels_view(sample, c.shape("sample")), timesteps,
+                                   text_view(text, c.shape("encoder_hidden_states")));
+    c.check_floats("out", std::vector<float>(out.begin(), out.end()));
+}
+
+template <class M>
+void run_latent_transformer(const M& model, case_data& c) {
+    const auto x = c.floats("hidden_states");
+    const auto text = c.floats("encoder_hidden_states");
+    const auto out = model.forward(pixels_view(x, c.shape("hidden_states")),
+                                   text_view(text, c.shape("encoder_hidden_states")));
+    c.check_floats("sample", std::vector<float>(out.begin(), out.end()));
+}
+
 template <class M>
 void run_model(case_data& c) {
     auto model = std::make_unique<M>();
     load_parameters(*model, c.weights());
-    if constexpr (seq2seq_model<M>) {
+    if constexpr (latent_denoiser<M>) {
+        run_latent_denoiser(*model, c);
+    } else if constexpr (latent_transformer<M>) {
+        run_latent_transformer(*model, c);
+    } else if constexpr (seq2seq_model<M>) {
         run_encoder_decoder(*model, c);
+    } else if constexpr (image_text_decoder<M>) {
+        run_image_text_decoder(*model, c);
     } else if constexpr (contrastive_model<M>) {
         run_contrastive(*model, c);
     } else if constexpr (pixel_encoder<M>) {

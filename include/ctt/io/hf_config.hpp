@@ -22,6 +22,7 @@
 #include <nlohmann/json.hpp>
 
 #include "ctt/core/errors.hpp"
+#include "ctt/io/detail/hf_config_diffusion.hpp"
 #include "ctt/kernels/activations.hpp"
 
 namespace ctt {
@@ -947,6 +948,125 @@ inline void map_clip(config_writer& w, const nlohmann::json& json, std::string_v
     tower("vision_config", false);
     w.index("projection_dim", w.size_or("projection_dim", 512));
 }
+
+/// open_clip's `CoCa` (`embed_dim`, `vision_cfg`, `text_cfg`, `multimodal_cfg`), with
+/// open_clip's defaults (`CLIPVisionCfg`, `CLIPTextCfg`, `MultimodalCfg`).
+inline void map_coca(config_writer& w, const nlohmann::json& json, std::string_view) {
+    const auto section = [&](const char* key) -> const nlohmann::json& {
+        if (!json.contains(key) || !json.at(key).is_object()) {
+            w.fail(std::string("no \"") + key + "\" object");
+        }
+        return json.at(key);
+    };
+    const auto mlp_width = [](config_writer& t, std::uint64_t width) {
+        const double ratio = t.number_or("mlp_ratio", 4.0);
+        if (ratio <= 0) {
+            t.fail("\"mlp_ratio\" must be positive");
+        }
+        return static_cast<std::uint64_t>(static_cast<double>(width) *
+                                          ratio); // int(), as open_clip
+    };
+    const auto common = [](config_writer& t) {
+        t.require("ls_init_value", nullptr, "layer scale");
+        for (const char* key : {"qk_norm", "scaled_cosine_attn", "scale_heads", "scale_attn_inner",
+                                "scale_attn", "scale_fc"}) {
+            t.require(key, false, "a variant of open_clip's attention block");
+        }
+        t.require("block_type", nullptr, "a custom block type");
+        t.require("norm_kwargs", nlohmann::json::object(), "custom norm settings");
+        t.require("act_kwargs", nlohmann::json::object(), "custom activation settings");
+    };
+    const auto embed = w.size("embed_dim");
+    w.index("embed_dim", embed);
+    w.act_member("hidden_act",
+                 w.flag_or("quick_gelu", false) ? activation::quick_gelu : activation::gelu_erf);
+    w.real("norm_eps", 1e-5); // open_clip's LayerNorm
+    {
+        config_writer t(section("vision_cfg"), "coca vision_cfg");
+        common(t);
+        if (!t.has("attentional_pool")) {
+            t.fail("\"attentional_pool\" must be true: CoCa's decoder reads pooled image tokens");
+        }
+        t.require("attentional_pool", true,
+                  "open_clip's original CoCa pooling is one pooler; \"parallel\" and "
+                  "\"cascade\" are work in progress there");
+        t.require("no_ln_pre", false, "a vision tower without ln_pre");
+        t.require("pos_embed_type", "learnable", "fixed 2-D sin-cos positions");
+        t.require("pool_type", "tok", "pooling other than the first pooled token");
+        t.require("patch_dropout", 0.0, "patch dropout at inference");
+        t.require("output_tokens", true, "CoCa's decoder reads the image tokens");
+        const auto image = t.size_or("image_size", 224);
+        const auto patch = t.size_or("patch_size", 16);
+        if (image % patch != 0) {
+            t.fail("image_size must be a multiple of patch_size");
+        }
+        const auto width = t.size_or("width", 768);
+        const auto head_width = t.size_or("head_width", 64);
+        if (width % head_width != 0) {
+            t.fail("width must be a multiple of head_width");
+        }
+        t.index("image_size", image);
+        t.index("patch_size", patch);
+        t.index("width", width);
+        t.index("layers", t.size_or("layers", 12));
+        t.index("heads", width / head_width);
+        t.index("intermediate_size", mlp_width(t, width));
+        const auto queries = t.size_or("attn_pooler_queries", 256);
+        if (queries < 2) {
+            t.fail("\"attn_pooler_queries\" must be at least 2 (the embedding and the tokens)");
+        }
+        const auto pooler_heads = t.size_or("attn_pooler_heads", 8);
+        if (embed % pooler_heads != 0) {
+            t.fail("embed_dim must be a multiple of attn_pooler_heads");
+        }
+        t.index("pooler_queries", queries);
+        t.index("pooler_heads", pooler_heads);
+        w.raw("    struct vision {\n" + t.members() + "    };\n");
+    }
+    std::uint64_t text_width = 0;
+    {
+        config_writer t(section("text_cfg"), "coca text_cfg");
+        common(t);
+        t.require("hf_model_name", nullptr, "a Hugging Face text tower");
+        t.require("embed_cls", true, "CoCa's text embedding is its appended CLS token");
+        t.require("no_causal_mask", false, "a bidirectional text tower");
+        t.require("proj_bias", false, "a biased text projection");
+        t.require("proj_type", "linear", "a text projection other than a matrix");
+        t.require("final_ln_after_pool", false, "ignored by open_clip with a CLS token");
+        text_width = t.size_or("width", 512);
+        const auto heads = t.size_or("heads", 8);
+        if (text_width % heads != 0) {
+            t.fail("width must be a multiple of heads");
+        }
+        t.index("vocab_size", t.size_or("vocab_size", 49408));
+        t.index("context_length", t.size_or("context_length", 77));
+        t.index("width", text_width);
+        t.index("layers", t.size_or("layers", 12));
+        t.index("heads", heads);
+        t.index("intermediate_size", mlp_width(t, text_width));
+        t.integer("pad_id", t.integer_or("pad_id", 0));
+        t.boolean("correct_cls_mask", t.flag_or("correct_cls_mask", false));
+        w.raw("    struct text {\n" + t.members() + "    };\n");
+    }
+    {
+        config_writer t(section("multimodal_cfg"), "coca multimodal_cfg");
+        common(t);
+        const auto width = t.size_or("width", 512);
+        if (width != text_width || width != embed) {
+            t.fail("the decoder's width (" + std::to_string(width) +
+                   ") must equal the text width and embed_dim (CoCa feeds it both)");
+        }
+        const auto heads = t.size_or("heads", 8);
+        if (width % heads != 0) {
+            t.fail("width must be a multiple of heads");
+        }
+        t.index("context_length", t.size_or("context_length", 77));
+        t.index("layers", t.size_or("layers", 12));
+        t.index("heads", heads);
+        t.index("intermediate_size", mlp_width(t, width));
+        w.raw("    struct multimodal {\n" + t.members() + "    };\n");
+    }
+}
 } // namespace detail
 
 /**
@@ -1049,6 +1169,11 @@ inline constexpr supported_model supported_models[] = {
     {"mt5", "MT5ForConditionalGeneration", "ctt/models/t5.hpp", "::ctt::t5", detail::map_mt5_entry},
     {"bart", "BartForConditionalGeneration", "ctt/models/bart.hpp", "::ctt::bart",
      detail::map_ignoring_architecture<detail::map_bart>},
+    {"ldm_transformer", "Transformer2DModel", "ctt/models/ldm_transformer.hpp",
+     "::ctt::ldm_transformer", detail::map_ldm_transformer<detail::config_writer>},
+    {"ldm_unet", "UNet2DConditionModel", "ctt/models/ldm_unet.hpp", "::ctt::ldm_unet",
+     detail::map_ldm_unet<detail::config_writer>},
+    {"coca", "CoCa", "ctt/models/coca.hpp", "::ctt::coca", detail::map_coca},
 };
 
 /**

@@ -500,22 +500,8 @@ public:
         detail::check_dims("pixel_values: width and image_size differ", e[3], traits::image_size);
         constexpr index_t per_image = grid * grid;
         constexpr index_t length = per_image + 1;
-        // Unfold: patch (gy, gx) of image b is row b * N + gy * G + gx, columns (c, ky, kx).
         tensor<float, shape<dyn, patch_width>> unfolded(batch * per_image);
-        for (index_t b = 0; b < batch; ++b) {
-            for (index_t gy = 0; gy < grid; ++gy) {
-                for (index_t gx = 0; gx < grid; ++gx) {
-                    float* dst = unfolded[b * per_image + gy * grid + gx].data();
-                    for (index_t c = 0; c < channels; ++c) {
-                        for (index_t ky = 0; ky < patch; ++ky) {
-                            for (index_t kx = 0; kx < patch; ++kx) {
-                                *dst++ = pixels(b, c, gy * patch + ky, gx * patch + kx);
-                            }
-                        }
-                    }
-                }
-            }
-        }
+        detail::unfold_patches(pixels, patch, unfolded.view());
         rows_type projected(batch * per_image);
         patch_projection_.forward(
             tensor_view<const float, shape<dyn, patch_width>>(unfolded.view()), projected.view());

@@ -60,10 +60,38 @@ concept contrastive_model = requires(const M& m, token_ids ids,
     m.forward(ids, p);
 };
 
+/// A text-image model whose text decoder reads the image (CoCa): `image_features(pixels)`, and
+/// `forward(ids, pixels)` with embeddings and caption logits.
+template <class M>
+concept image_text_decoder = requires(const M& m, token_ids ids,
+                                      tensor_view<const float, shape<dyn, dyn, dyn, dyn>> p) {
+    m.image_features(p);
+    m.forward(ids, p).logits;
+};
+
 /// An encoder-decoder: `encode(ids)`, then decoder sessions built from the encoding (T5, BART).
 template <class M>
 concept seq2seq_model = requires(const M& m, token_ids ids) {
     m.encode(ids);
+};
+
+/// A latent-diffusion denoiser: `forward(sample, timesteps, encoder_hidden_states)` predicts the
+/// noise of `[batch, channels, H, W]` latents at one timestep per image (the U-Net).
+template <class M>
+concept latent_denoiser = requires(const M& m,
+                                   tensor_view<const float, shape<dyn, dyn, dyn, dyn>> sample,
+                                   std::span<const float> timesteps,
+                                   tensor_view<const float, shape<dyn, dyn, dyn>> text) {
+    m.forward(sample, timesteps, text);
+};
+
+/// A spatial transformer over feature maps, cross-attending to text states:
+/// `forward(hidden_states, encoder_hidden_states)` (diffusers' `Transformer2DModel`).
+template <class M>
+concept latent_transformer = requires(const M& m,
+                                      tensor_view<const float, shape<dyn, dyn, dyn, dyn>> x,
+                                      tensor_view<const float, shape<dyn, dyn, dyn>> text) {
+    m.forward(x, text);
 };
 
 } // namespace ctt

@@ -72,6 +72,39 @@ private:
     std::vector<std::uint8_t> flags_;
 };
 
+namespace detail {
+
+/**
+ * @brief Cuts `pixels` (`[batch, C, H, W]`) into `P x P` patches: patch (gy, gx) of image b is
+ *        row `b * (H/P) * (W/P) + gy * (W/P) + gx` of `out`, its columns `(c, ky, kx)`: the
+ *        layout of a patch convolution's weight `[width, C, P, P]` read as `[width, C*P*P]`.
+ */
+template <tensor_shape S>
+void unfold_patches(pixel_values pixels, index_t patch, tensor_view<float, S> out) {
+    const auto e = pixels.shape().extents();
+    const index_t gh = e[2] / patch;
+    const index_t gw = e[3] / patch;
+    check_dims("unfold_patches: output rows and patches differ", out.rows(), e[0] * gh * gw);
+    check_dims("unfold_patches: output columns and patch size differ", out.cols(),
+               e[1] * patch * patch);
+    for (index_t b = 0; b < e[0]; ++b) {
+        for (index_t gy = 0; gy < gh; ++gy) {
+            for (index_t gx = 0; gx < gw; ++gx) {
+                float* dst = out[(b * gh + gy) * gw + gx].data();
+                for (index_t c = 0; c < e[1]; ++c) {
+                    for (index_t ky = 0; ky < patch; ++ky) {
+                        for (index_t kx = 0; kx < patch; ++kx) {
+                            *dst++ = pixels(b, c, gy * patch + ky, gx * patch + kx);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+} // namespace detail
+
 /// Which head a causal language model carries (HF's `*ForCausalLM` or
 /// `*ForSequenceClassification`, the scalar reward of InstructGPT and Sparrow).
 enum class causal_lm_head { lm, sequence_score };
