@@ -90,6 +90,32 @@ TEST_CASE("bart: both stacks' sizes, its embedding settings, and what it refuses
     CHECK(contains(error_of(act), "activation_function"));
 }
 
+TEST_CASE("coca: open_clip's three sections, their defaults, and what it refuses") {
+    const auto text = ctt::hf_config_header(read_config("coca"), "c");
+    CHECK(contains(text, "struct vision {"));
+    CHECK(contains(text, "heads = 4;")); // width 64 / head_width 16
+    CHECK(contains(text, "pooler_queries = 8;"));
+    CHECK(contains(text, "intermediate_size = 256;")); // mlp_ratio 4
+    CHECK(contains(text, "context_length = 13;"));
+    CHECK(contains(text, "correct_cls_mask = false;"));
+    const auto refused = [](const char* section, const char* key, const nlohmann::json& value) {
+        auto c = read_config("coca");
+        c[section][key] = value;
+        return error_of(c);
+    };
+    CHECK(contains(refused("vision_cfg", "attentional_pool", "parallel"), "attentional_pool"));
+    CHECK(contains(refused("vision_cfg", "attentional_pool", false), "attentional_pool"));
+    CHECK(contains(refused("vision_cfg", "pool_type", "avg"), "pool_type"));
+    CHECK(contains(refused("vision_cfg", "ls_init_value", 0.1), "layer scale"));
+    CHECK(contains(refused("text_cfg", "embed_cls", false), "embed_cls"));
+    CHECK(contains(refused("text_cfg", "hf_model_name", "bert"), "hf_model_name"));
+    CHECK(contains(refused("multimodal_cfg", "width", 32), "must equal the text width"));
+    CHECK(contains(refused("vision_cfg", "attn_pooler_queries", 1), "at least 2"));
+    auto quick = read_config("coca");
+    quick["quick_gelu"] = true;
+    CHECK(contains(ctt::hf_config_header(quick, "c"), "::ctt::activation::quick_gelu;"));
+}
+
 TEST_CASE("defaults follow HF's config classes") {
     auto c = read_config("gpt2");
     c.erase("n_inner");
@@ -132,6 +158,7 @@ TEST_CASE("one registry: every family maps, an unknown type lists the supported 
         {"vit", "::ctt::vit<config>"},
         {"clip", "::ctt::clip<config>"},
         {"bart", "::ctt::bart<config>"},
+        {"coca", "::ctt::coca<config>"},
         {"mt5", "::ctt::t5<config>"}};
     for (const auto& family : families) {
         const std::string name =

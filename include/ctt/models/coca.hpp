@@ -225,20 +225,14 @@ public:
         // Tokens, then the CLS embedding; positions over both.
         const index_t with_cls = length + 1;
         text_rows x(batch * with_cls);
-        std::vector<std::uint8_t> keys(batch * with_cls, 1);
+        std::vector<std::uint8_t> keys;
         for (index_t b = 0; b < batch; ++b) {
             auto rows_b = x.view().rows(b * with_cls, with_cls);
             embedding_lookup(token_embedding_.view(), sequence(ids, b), rows_b.rows(0, length));
             std::copy_n(cls_embedding_.data(), hidden, rows_b[length].data());
             embedding_lookup_add(text_positions_.view(), offset_position_ids(with_cls), rows_b);
-            // open_clip's pad mask over keys: the CLS slot is valid, and with its legacy
-            // layout (the default, as CoCa's weights were trained) the flags sit one place
-            // late: key 0 is always valid and key j reads token j - 1.
-            for (index_t t = 0; t < length; ++t) {
-                const bool valid = ids(b, t) != T::pad_id;
-                keys[b * with_cls + (correct_cls_mask ? t : t + 1)] = valid ? 1 : 0;
-            }
-            keys[b * with_cls + (correct_cls_mask ? length : 0)] = 1;
+            const auto flags = text_key_flags(sequence(ids, b));
+            keys.insert(keys.end(), flags.begin(), flags.end());
         }
         run_blocks(text_blocks_, x, batch, with_cls, [&](index_t b) {
             return mask_and(causal_mask{}, key_padding_mask(std::span<const std::uint8_t>(
@@ -257,6 +251,23 @@ public:
         detail::l2_normalize_rows(out.text_features.view());
         decode(tokens, image.tokens, batch, length, out.logits);
         return out;
+    }
+
+    /**
+     * @brief Which of the `length + 1` text keys (tokens, then CLS) every query may see, besides
+     *        the causal order: open_clip's pad mask. The CLS slot is valid; in open_clip's legacy
+     *        layout (the default, as CoCa's weights were trained, `correct_cls_mask` false) the
+     *        flags sit one place late: key 0 is always valid and key j reads token j - 1.
+     */
+    [[nodiscard]] static std::vector<std::uint8_t>
+    text_key_flags(std::span<const std::int32_t> ids) {
+        const index_t length = ids.size();
+        std::vector<std::uint8_t> keys(length + 1, 1);
+        for (index_t t = 0; t < length; ++t) {
+            keys[correct_cls_mask ? t : t + 1] = ids[t] != T::pad_id ? 1 : 0;
+        }
+        keys[correct_cls_mask ? length : 0] = 1;
+        return keys;
     }
 
     template <class Visitor>
