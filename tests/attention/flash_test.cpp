@@ -160,6 +160,7 @@ TEST_CASE("flash matches the reference for every mask") {
     SUBCASE("dalle row / column / conv") {
         sweep_mask(ctt::dalle_mask{ctt::dalle_pattern::row, 11, 11});
         sweep_mask(ctt::dalle_mask{ctt::dalle_pattern::column, 11, 11});
+        sweep_mask(ctt::dalle_mask{ctt::dalle_pattern::full, 11, 11});
         sweep_mask(ctt::dalle_mask{ctt::dalle_pattern::convolutional, 11, 11, 5, 2});
     }
     SUBCASE("padding flags combined with causal") {

@@ -135,6 +135,9 @@ TEST_CASE("DALL-E row, column and convolutional masks") {
         },
         total);
     check_mask(
+        ctt::dalle_mask{ctt::dalle_pattern::full, 6, 5},
+        [&](long long p, long long j) { return j <= p; }, total);
+    check_mask(
         ctt::dalle_mask{ctt::dalle_pattern::column, 6, 5},
         [&](long long p, long long j) {
             return image(p, j, [](auto, auto qc, auto, auto kc) { return qc == kc; });

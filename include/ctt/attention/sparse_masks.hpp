@@ -175,9 +175,10 @@ struct layer_sparse_mask {
 
 /// Which DALL-E image pattern a `dalle_mask` draws.
 enum class dalle_pattern {
-    row,          ///< axial attention along the row (DALLE-pytorch `axis = 0`)
-    column,       ///< axial attention along the column (`axis = 1`)
-    convolutional ///< a dilated k x k window ending at the query (above and to its left)
+    row,           ///< axial attention along the row (DALLE-pytorch `axis = 0`)
+    column,        ///< axial attention along the column (`axis = 1`)
+    convolutional, ///< a dilated k x k window ending at the query (above and to its left)
+    full,          ///< every earlier image token (dense causal attention, DALLE-pytorch `full`)
 };
 
 /**
@@ -214,6 +215,8 @@ struct dalle_mask {
         const index_t kr = ki / image_size;
         const index_t kc = ki % image_size;
         switch (pattern) {
+        case dalle_pattern::full:
+            return true;
         case dalle_pattern::row:
             return qr == kr;
         case dalle_pattern::column:
@@ -236,8 +239,8 @@ struct dalle_mask {
         if (causal == tile_visibility::hidden) {
             return causal;
         }
-        if (k_end <= text_len) {
-            return causal; // text keys: the mask is plain causal
+        if (k_end <= text_len || pattern == dalle_pattern::full) {
+            return causal; // text keys, or dense layers: the mask is plain causal
         }
         if (k_begin >= text_len && q_begin >= text_len) {
             const index_t last_key_row = (k_end - 1 - text_len) / image_size;

@@ -436,6 +436,11 @@ public:
         }
     }
 
+    /// The input token embeddings `[vocab, hidden]` (what `step` looks tokens up in).
+    [[nodiscard]] tensor_view<const float, shape<vocab, hidden>> token_embeddings() const noexcept {
+        return token_embeddings_.view();
+    }
+
     /// The layers (attention, norms, whether each uses experts), for inspection.
     [[nodiscard]] const std::vector<layer>& layers() const noexcept { return layers_; }
 
