@@ -30,6 +30,8 @@
 #include <utility>
 #include <vector>
 
+#include <time.h>
+
 #if defined(__linux__)
 #include <pthread.h>
 #include <sched.h>
@@ -87,7 +89,8 @@ inline double peak_fma_pass_flops(std::size_t threads) {
 class fma_team {
 public:
     explicit fma_team(std::size_t threads)
-        : sink_(threads) {
+        : sink_(threads)
+        , cpu_seconds_(threads) {
 #if defined(__linux__)
         cpu_set_t allowed;
         CPU_ZERO(&allowed);
@@ -140,11 +143,25 @@ public:
         pending_.store(static_cast<int>(workers_.size()));
         generation_.fetch_add(1);
         generation_.notify_all();
-        sink_[0] = peak_fma_pass(0.f);
+        sink_[0] = timed_pass(0);
         for (int left = pending_.load(); left != 0; left = pending_.load()) {
             pending_.wait(left);
         }
         benchmark::DoNotOptimize(sink_.data());
+    }
+
+    /**
+     * @brief FLOP/s of the last pass by each thread's own CPU clock, summed over the threads:
+     *        what the cores do while they run, which time taken by other processes (a
+     *        contended core, a late wake-up) does not lower. Equals the wall-clock figure on
+     *        an idle machine (225 vs 2 x 116 GFLOP/s here).
+     */
+    [[nodiscard]] double thread_clock_flops() const noexcept {
+        double rate = 0;
+        for (const double s : cpu_seconds_) {
+            rate += peak_fma_pass_flops(1) / s;
+        }
+        return rate;
     }
 
     /// Whether every thread of the team runs on a CPU of its own.
@@ -153,6 +170,18 @@ public:
     }
 
 private:
+    /// One pass, recording the calling thread's CPU time for it.
+    float timed_pass(std::size_t t) {
+        const double start = thread_cpu_seconds();
+        const float result = peak_fma_pass(static_cast<float>(t));
+        cpu_seconds_[t] = thread_cpu_seconds() - start;
+        return result;
+    }
+    static double thread_cpu_seconds() noexcept {
+        timespec ts{};
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+        return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
+    }
     void work(std::size_t t) {
         unsigned seen = 0;
         for (;;) {
@@ -161,7 +190,7 @@ private:
             if (stop_.load()) {
                 return;
             }
-            sink_[t] = peak_fma_pass(static_cast<float>(t));
+            sink_[t] = timed_pass(t);
             if (pending_.fetch_sub(1) == 1) {
                 pending_.notify_all();
             }
@@ -179,6 +208,7 @@ private:
 #endif
     bool pinned_ = false;
     std::vector<float> sink_;
+    std::vector<double> cpu_seconds_;
     std::vector<std::thread> workers_;
     std::atomic<unsigned> generation_{0};
     std::atomic<int> pending_{0};
@@ -187,23 +217,31 @@ private:
 
 /**
  * @brief FMA peak of `range(0)` threads: wall time of `fma_team` passes, FLOP/s over all
- *        threads. `pinned` says whether each thread had a CPU of its own.
+ *        threads (`FLOP/s`), and the same by the threads' own CPU clocks (`thread_FLOP/s`,
+ *        see `fma_team::thread_clock_flops`): when the two differ, another process held a
+ *        core during the run. `pinned` says whether each thread had a CPU of its own.
  */
 inline void BM_peak_fma(benchmark::State& state) {
     const auto threads = static_cast<std::size_t>(state.range(0));
     fma_team team(threads);
+    double thread_clock = 0;
     for (auto _ : state) {
         team.run_pass();
+        thread_clock += team.thread_clock_flops();
     }
     state.counters["FLOP/s"] = benchmark::Counter(peak_fma_pass_flops(threads),
                                                   benchmark::Counter::kIsIterationInvariantRate);
+    state.counters["thread_FLOP/s"] =
+        benchmark::Counter(thread_clock, benchmark::Counter::kAvgIterations);
     state.counters["pinned"] = team.pinned() ? 1.0 : 0.0;
 }
 
 /**
- * @brief The FMA peak of `threads` threads in FLOP/s: the median of 15 `fma_team` passes,
- *        measured once per program and thread count, for benchmarks that report a fraction
- *        of peak on each row (`peak_fraction_counter`).
+ * @brief The FMA peak of `threads` threads in FLOP/s, measured once per program and thread
+ *        count for benchmarks that report a fraction of peak on each row
+ *        (`peak_fraction_timer`): the median over 15 `fma_team` passes of the larger of the
+ *        wall-clock and thread-clock rates. On a contended machine this stays the cores' real
+ *        peak, so a kernel slowed by the contention reads low against it, never high.
  */
 inline double measured_peak_flops(std::size_t threads) {
     static std::mutex guard;
@@ -218,7 +256,8 @@ inline double measured_peak_flops(std::size_t threads) {
         const auto start = std::chrono::steady_clock::now();
         team.run_pass();
         const std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
-        rates.push_back(peak_fma_pass_flops(threads) / took.count());
+        rates.push_back(
+            std::max(peak_fma_pass_flops(threads) / took.count(), team.thread_clock_flops()));
     }
     std::sort(rates.begin(), rates.end());
     return cache[threads] = rates[rates.size() / 2];
