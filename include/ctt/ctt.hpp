@@ -59,6 +59,7 @@
 #include "ctt/blocks/mixture_of_experts.hpp"
 #include "ctt/blocks/norm.hpp"
 #include "ctt/blocks/qk_norm.hpp"
+#include "ctt/blocks/spatial_transformer.hpp"
 
 // models
 #include "ctt/models/bert.hpp"
@@ -75,6 +76,8 @@
 #include "ctt/models/gptj.hpp"
 #include "ctt/models/hf_names.hpp"
 #include "ctt/models/lamda.hpp"
+#include "ctt/models/ldm_transformer.hpp"
+#include "ctt/models/ldm_unet.hpp"
 #include "ctt/models/llama.hpp"
 #include "ctt/models/mixtral.hpp"
 #include "ctt/models/model_concepts.hpp"
