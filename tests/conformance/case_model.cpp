@@ -253,6 +253,81 @@ void run_latent_transformer(const M& model, case_data& c) {
     c.check_floats("sample", std::vector<float>(out.begin(), out.end()));
 }
 
+/// The logits of `segment_recurrent_lm`s: segment after segment through one memory. Cases of
+/// the original Transformer-XL code are time-major (`segment<k>_ids`, `[length, batch]`);
+/// HF's are batch-major (`input_ids`, then `segment2_input_ids` with the first's memory).
+template <class M>
+void run_segment_recurrent(const M& model, case_data& c) {
+    constexpr index_t V = M::vocab;
+    if (c.has("segment1_ids")) {
+        const index_t batch = c.shape("segment1_ids").back();
+        auto memory = model.new_memory(batch);
+        for (int k = 1; c.has("segment" + std::to_string(k) + "_ids"); ++k) {
+            const std::string name = "segment" + std::to_string(k);
+            const auto time_major = c.ints(name + "_ids");
+            const index_t length = time_major.size() / batch;
+            std::vector<std::int32_t> ids(time_major.size());
+            for (index_t t = 0; t < length; ++t) {
+                for (index_t b = 0; b < batch; ++b) {
+                    ids[b * length + t] = time_major[t * batch + b];
+                }
+            }
+            const auto logits = model.forward(ids_view(ids, batch), memory);
+            std::vector<float> ours(logits.size());
+            for (index_t t = 0; t < length; ++t) {
+                for (index_t b = 0; b < batch; ++b) {
+                    std::copy_n(logits[b * length + t].data(), V,
+                                ours.data() + (t * batch + b) * V);
+                }
+            }
+            c.check_floats(name + "_logits", ours);
+        }
+        return;
+    }
+    const auto ids = c.ints("input_ids");
+    const index_t batch = c.shape("input_ids").front();
+    auto memory = model.new_memory(batch);
+    c.check_floats("logits", flatten(std::vector{model.forward(ids_view(ids, batch), memory)}));
+    if (c.has("segment2_input_ids")) {
+        const auto next = c.ints("segment2_input_ids");
+        c.check_floats("segment2_logits",
+                       flatten(std::vector{model.forward(ids_view(next, batch), memory)}));
+    }
+    if constexpr (permutation_lm<M>) {
+        if (c.has("perm_mask")) {
+            using dense = tensor_view<const float, shape<dyn, dyn, dyn>>;
+            const auto perm = c.floats("perm_mask");
+            const auto pd = c.shape("perm_mask");
+            const auto map = c.floats("target_mapping");
+            const auto md = c.shape("target_mapping");
+            auto fresh = model.new_memory(batch);
+            const auto logits = model.forward_two_stream(
+                ids_view(ids, batch), dense(perm.data(), shape<dyn, dyn, dyn>(pd[0], pd[1], pd[2])),
+                dense(map.data(), shape<dyn, dyn, dyn>(md[0], md[1], md[2])), fresh);
+            c.check_floats("two_stream_logits", flatten(std::vector{logits}));
+        }
+    }
+}
+
+/// ERNIE (THU): tokens with entity vectors at their mentions; every layer's states, pooled.
+template <class M>
+void run_knowledge_encoder(const M& model, case_data& c) {
+    const auto ids = c.ints("input_ids");
+    const index_t batch = c.shape("input_ids").front();
+    const optional_ids types(c, "token_type_ids", batch);
+    const optional_ids mask(c, "attention_mask", batch);
+    const optional_ids ent_mask(c, "ent_mask", batch);
+    const auto entities = c.floats("input_ent");
+    const auto ed = c.shape("input_ent");
+    const typename M::entity_inputs inputs{
+        tensor_view<const float, shape<dyn, dyn, dyn>>(entities.data(),
+                                                       shape<dyn, dyn, dyn>(ed[0], ed[1], ed[2])),
+        ent_mask.get(), types.get(), mask.get()};
+    const auto out = model.forward(ids_view(ids, batch), inputs);
+    c.check_floats("encoded_layers", flatten(out.encoded_layers), M::hidden);
+    c.check_floats("pooled_output", flatten(std::vector{out.pooled}));
+}
+
 template <class M>
 void run_model(case_data& c) {
     auto model = std::make_unique<M>();
@@ -269,6 +344,10 @@ void run_model(case_data& c) {
         run_contrastive(*model, c);
     } else if constexpr (pixel_encoder<M>) {
         run_pixel_encoder(*model, c);
+    } else if constexpr (segment_recurrent_lm<M>) {
+        run_segment_recurrent(*model, c);
+    } else if constexpr (knowledge_encoder<M>) {
+        run_knowledge_encoder(*model, c);
     } else if constexpr (batch_encoder<M>) {
         run_encoder(*model, c);
     } else if constexpr (sequence_scorer<M>) {

@@ -23,6 +23,7 @@
 
 #include "ctt/core/errors.hpp"
 #include "ctt/io/detail/hf_config_diffusion.hpp"
+#include "ctt/io/detail/hf_config_recurrent.hpp"
 #include "ctt/kernels/activations.hpp"
 
 namespace ctt {
@@ -1174,6 +1175,8 @@ inline constexpr supported_model supported_models[] = {
     {"ldm_unet", "UNet2DConditionModel", "ctt/models/ldm_unet.hpp", "::ctt::ldm_unet",
      detail::map_ldm_unet<detail::config_writer>},
     {"coca", "CoCa", "ctt/models/coca.hpp", "::ctt::coca", detail::map_coca},
+    {"transfo_xl", "MemTransformerLM", "ctt/models/transfo_xl.hpp", "::ctt::transfo_xl",
+     detail::map_ignoring_architecture<detail::map_transfo_xl<detail::config_writer>>},
 };
 
 /**

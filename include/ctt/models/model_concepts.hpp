@@ -69,6 +69,32 @@ concept image_text_decoder = requires(const M& m, token_ids ids,
     m.forward(ids, p).logits;
 };
 
+/// A model over segments with a recurrent memory (Transformer-XL, XLNet): `new_memory(batch)`,
+/// then `forward(ids, memory)` per segment gives `[batch * length, vocab]` logits.
+template <class M>
+concept segment_recurrent_lm = requires(const M& m, typename M::memory_type& memory,
+                                        token_ids ids) {
+    { m.new_memory(index_t{}) } -> std::same_as<typename M::memory_type>;
+    m.forward(ids, memory);
+};
+
+/// A segment-recurrent model with XLNet's two-stream attention:
+/// `forward_two_stream(ids, perm_mask, target_mapping, memory)` predicts the targets.
+template <class M>
+concept permutation_lm = segment_recurrent_lm<M> &&
+    requires(const M& m, typename M::memory_type& memory, token_ids ids,
+             tensor_view<const float, shape<dyn, dyn, dyn>> dense) {
+    m.forward_two_stream(ids, dense, dense, memory);
+};
+
+/// An encoder with a second, entity stream (ERNIE THU):
+/// `forward(ids, entity_inputs)` with entity vectors aligned to tokens.
+template <class M>
+concept knowledge_encoder = requires(const M& m, token_ids ids,
+                                     const typename M::entity_inputs& entities) {
+    m.forward(ids, entities);
+};
+
 /// An encoder-decoder: `encode(ids)`, then decoder sessions built from the encoding (T5, BART).
 template <class M>
 concept seq2seq_model = requires(const M& m, token_ids ids) {
