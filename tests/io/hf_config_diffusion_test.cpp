@@ -149,4 +149,5 @@ TEST_CASE("UNet2DConditionModel variants ctt does not compute are refused by nam
     refused("layers_per_block", {1, 1, 1}, "\"layers_per_block\" has 3 entries");
     refused("block_out_channels", {32, 60}, "is not a multiple of norm_num_groups");
     refused("norm_num_groups", nullptr, "\"norm_num_groups\" = null");
+    refused("mid_block_type", nullptr, "\"mid_block_type\" = null");
 }

@@ -185,6 +185,9 @@ inline void map_ldm_unet(Writer& w, const nlohmann::json& json, std::string_view
     if (w.has("cross_attention_dim") && !json.at("cross_attention_dim").is_number_integer()) {
         w.fail("\"cross_attention_dim\" must be one integer (per-block lists are not supported)");
     }
+    if (json.contains("mid_block_type") && json.at("mid_block_type").is_null()) {
+        w.fail("\"mid_block_type\" = null (a U-Net without a mid block) is not supported");
+    }
     if (json.contains("norm_num_groups") && json.at("norm_num_groups").is_null()) {
         w.fail("\"norm_num_groups\" = null (no output norm) is not supported");
     }
