@@ -12,6 +12,7 @@
 #include <ctt/kernels/reference/norms.hpp>
 #include <ctt/models/ldm_transformer.hpp>
 #include <ctt/models/ldm_unet.hpp>
+#include <ctt/simd/parallel.hpp>
 
 #include <doctest/doctest.h>
 
@@ -501,4 +502,28 @@ TEST_CASE("ldm_unet at other sizes matches the reference composition") {
                              tensor_view<const float, shape<dyn, dyn, dyn>>(
                                  text.data(), shape<dyn, dyn, dyn>(batch, text_length, 12))),
         "ldm_unet: timestep count and batch size differ (1 != 2)", shape_error);
+}
+
+TEST_CASE("ldm_unet does not depend on the thread count") {
+    const auto model = test::random_model<ldm_unet<unet_config>>();
+    const index_t batch = 1, h = 32, w = 40, text_length = 3;
+    const auto sample = random_values(batch * unet_config::in_channels * h * w, 7);
+    const auto text = random_values(batch * text_length * unet_config::cross_attention_dim, 8);
+    const std::vector<float> timesteps{500.f};
+    const auto run = [&] {
+        return model->forward(
+            tensor_view<const float, shape<dyn, dyn, dyn, dyn>>(
+                sample.data(), shape<dyn, dyn, dyn, dyn>(batch, unet_config::in_channels, h, w)),
+            timesteps,
+            tensor_view<const float, shape<dyn, dyn, dyn>>(
+                text.data(),
+                shape<dyn, dyn, dyn>(batch, text_length, unet_config::cross_attention_dim)));
+    };
+    const int threads = simd::max_threads();
+    simd::set_num_threads(1);
+    const auto one = run();
+    simd::set_num_threads(threads > 1 ? threads : 2);
+    const auto many = run();
+    simd::set_num_threads(threads);
+    CHECK(std::equal(one.data(), one.data() + one.size(), many.data()));
 }
