@@ -47,7 +47,7 @@ public:
         const index_t j = k_pos - memory_;
         return (sees_itself_ && i == j) || perm_[i * length_ + j] == 0.0f;
     }
-    [[nodiscard]] tile_visibility classify(index_t, index_t, index_t k_begin,
+    [[nodiscard]] tile_visibility classify(index_t, index_t, index_t,
                                            index_t k_end) const noexcept {
         return k_end <= memory_ ? tile_visibility::visible : tile_visibility::partial;
     }

@@ -1177,6 +1177,8 @@ inline constexpr supported_model supported_models[] = {
     {"coca", "CoCa", "ctt/models/coca.hpp", "::ctt::coca", detail::map_coca},
     {"transfo_xl", "MemTransformerLM", "ctt/models/transfo_xl.hpp", "::ctt::transfo_xl",
      detail::map_ignoring_architecture<detail::map_transfo_xl<detail::config_writer>>},
+    {"xlnet", "XLNetLMHeadModel", "ctt/models/xlnet.hpp", "::ctt::xlnet",
+     detail::map_ignoring_architecture<detail::map_xlnet<detail::config_writer>>},
 };
 
 /**

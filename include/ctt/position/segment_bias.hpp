@@ -76,8 +76,10 @@ public:
         const std::int32_t type = query_types_[i];
         detail::check_at_most("segment_bias: key position and key types differ", k_begin + n,
                               key_types_.size());
+        const float same = e[0];
+        const float other = e[1];
         for (index_t t = 0; t < n; ++t) {
-            row[t] += e[key_types_[k_begin + t] == type ? 0 : 1];
+            row[t] += key_types_[k_begin + t] == type ? same : other;
         }
     }
 
