@@ -1179,6 +1179,8 @@ inline constexpr supported_model supported_models[] = {
      detail::map_ignoring_architecture<detail::map_transfo_xl<detail::config_writer>>},
     {"xlnet", "XLNetLMHeadModel", "ctt/models/xlnet.hpp", "::ctt::xlnet",
      detail::map_ignoring_architecture<detail::map_xlnet<detail::config_writer>>},
+    {"ernie_thu", "BertModel", "ctt/models/ernie_thu.hpp", "::ctt::ernie_thu",
+     detail::map_ignoring_architecture<detail::map_ernie_thu<detail::config_writer>>},
 };
 
 /**
