@@ -309,3 +309,91 @@ TEST_CASE("what ctt cannot reproduce is refused, by name") {
     CHECK(contains(error_of(g), "\"n_embd\" must be a positive integer"));
     CHECK(contains(error_of(nlohmann::json::array()), "top level must be an object"));
 }
+
+TEST_CASE("transfo_xl, xlnet, ernie_thu: their reference code's arguments, at other sizes too") {
+    const auto txl = ctt::hf_config_header(read_config("transfo_xl"), "t");
+    CHECK(contains(txl, "#include <ctt/models/transfo_xl.hpp>"));
+    CHECK(contains(txl, "using model = ::ctt::transfo_xl<config>;"));
+    CHECK(contains(txl, "mem_len = 13;"));
+    CHECK(contains(txl, "static constexpr int clamp_len = -1;"));
+    CHECK(contains(txl, "pre_lnorm = false;"));
+    auto txl_other = read_config("transfo_xl");
+    txl_other["mem_len"] = 7;
+    txl_other["clamp_len"] = 20;
+    txl_other["n_head"] = 8;
+    txl_other["d_head"] = 5;
+    txl_other["pre_lnorm"] = true;
+    const auto other = ctt::hf_config_header(txl_other, "t");
+    CHECK(contains(other, "mem_len = 7;"));
+    CHECK(contains(other, "static constexpr int clamp_len = 20;"));
+    CHECK(contains(other, "n_head = 8;"));
+    CHECK(contains(other, "d_head = 5;"));
+    CHECK(contains(other, "pre_lnorm = true;"));
+    const auto txl_refused = [](const char* key, const nlohmann::json& value) {
+        auto c = read_config("transfo_xl");
+        c[key] = value;
+        return error_of(c);
+    };
+    CHECK(contains(txl_refused("cutoffs", nlohmann::json::array({64, 128})), "adaptive softmax"));
+    CHECK(contains(txl_refused("div_val", 4), "div_val"));
+    CHECK(contains(txl_refused("attn_type", 2), "\"attn_type\" = 2 is not supported"));
+    CHECK(contains(txl_refused("same_length", true), "same_length"));
+    CHECK(contains(txl_refused("ext_len", 4), "ext_len"));
+    CHECK(contains(txl_refused("d_embed", 32), "projected embeddings"));
+    CHECK(contains(txl_refused("sample_softmax", 100), "sample_softmax"));
+    CHECK(contains(txl_refused("mem_len", -1), "mem_len"));
+
+    const auto xl = ctt::hf_config_header(read_config("xlnet"), "x");
+    CHECK(contains(xl, "using model = ::ctt::xlnet<config>;"));
+    CHECK(contains(xl, "architecture = \"XLNetLMHeadModel\""));
+    CHECK(contains(xl, "::ctt::activation::gelu_erf;"));
+    CHECK(contains(xl, "static constexpr float layer_norm_eps = 1e-12f;"));
+    CHECK(contains(xl, "mem_len = 13;"));
+    auto xl_other = read_config("xlnet");
+    xl_other["mem_len"] = nullptr; // HF: keep every state
+    xl_other["clamp_len"] = 5;
+    xl_other["n_head"] = 8;
+    xl_other.erase("d_head");
+    CHECK(contains(ctt::hf_config_header(xl_other, "x"), "mem_len = 0;"));
+    CHECK(contains(ctt::hf_config_header(xl_other, "x"), "static constexpr int clamp_len = 5;"));
+    CHECK(contains(ctt::hf_config_header(xl_other, "x"), "d_head = 8;")); // 64 / 8
+    const auto xl_refused = [](const char* key, const nlohmann::json& value) {
+        auto c = read_config("xlnet");
+        c[key] = value;
+        return error_of(c);
+    };
+    CHECK(contains(xl_refused("attn_type", "uni"), "\"attn_type\" = \"uni\" is not supported"));
+    CHECK(contains(xl_refused("bi_data", true), "bi_data"));
+    CHECK(contains(xl_refused("same_length", true), "same_length"));
+    CHECK(contains(xl_refused("reuse_len", 4), "reuse_len"));
+    CHECK(contains(xl_refused("ff_activation", "mish"), "activation ctt lacks"));
+
+    const auto ernie = ctt::hf_config_header(read_config("ernie_thu"), "e");
+    CHECK(contains(ernie, "using model = ::ctt::ernie_thu<config>;"));
+    CHECK(contains(ernie, "entity_dim = 100;"));
+    CHECK(contains(ernie, "entity_heads = 4;"));
+    CHECK(contains(ernie, "std::array<::ctt::ernie_layer, 3> layer_types{::ctt::ernie_layer::sim, "
+                          "::ctt::ernie_layer::mix, ::ctt::ernie_layer::norm};"));
+    auto ernie_other = read_config("ernie_thu");
+    ernie_other["num_hidden_layers"] = 5;
+    ernie_other["layer_types"] = {"sim", "sim", "mix", "norm"};
+    ernie_other["entity_dim"] = 48;
+    ernie_other["entity_heads"] = 6;
+    const auto other_ernie = ctt::hf_config_header(ernie_other, "e");
+    CHECK(contains(other_ernie, "std::array<::ctt::ernie_layer, 5> layer_types{"
+                                "::ctt::ernie_layer::sim, ::ctt::ernie_layer::sim, "
+                                "::ctt::ernie_layer::mix, ::ctt::ernie_layer::norm, "
+                                "::ctt::ernie_layer::sim};")); // knowledge_bert pads with sim
+    CHECK(contains(other_ernie, "entity_dim = 48;"));
+    CHECK(contains(other_ernie, "entity_heads = 6;"));
+    const auto ernie_refused = [](const char* key, const nlohmann::json& value) {
+        auto c = read_config("ernie_thu");
+        c[key] = value;
+        return error_of(c);
+    };
+    CHECK(contains(ernie_refused("layer_types", {"sim", "dense"}), "\"dense\" is not a layer"));
+    CHECK(contains(ernie_refused("layer_types", {"sim", "sim", "mix", "norm"}),
+                   "lists 4 layers where num_hidden_layers is 3"));
+    CHECK(contains(ernie_refused("entity_heads", 7), "multiple of \"entity_heads\""));
+    CHECK(contains(ernie_refused("hidden_act", "gelu_10"), "activation ctt lacks"));
+}
