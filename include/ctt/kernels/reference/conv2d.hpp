@@ -8,7 +8,7 @@
 #include <cstddef>
 
 #include "ctt/core/shape.hpp"
-#include "ctt/kernels/conv2d.hpp"
+#include "ctt/kernels/detail/conv2d_types.hpp"
 
 namespace ctt::kernels::reference {
 
