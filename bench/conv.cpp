@@ -4,16 +4,24 @@
 // buffer followed by ctt's GEMM (the unfused lowering), and the scalar twin at a small shape.
 // Each row reports FLOP/s (2 Cout Cin KH KW Ho Wo per image) and `peak_fraction`: FLOP/s over
 // the FMA peak of the kernels' thread count measured in this run (bench_common.hpp).
+// Then the U-Net's memory-bound image kernels at the same feature map (64 x 64 x 320, batch 1):
+// group_norm (32 groups, with and without the fused SiLU) beside its scalar twin, nearest
+// upsampling x2 and channel concatenation, in bytes/s read + written.
 #include <ctt/core/tensor.hpp>
 #include <ctt/kernels/conv2d.hpp>
 #include <ctt/kernels/gemm.hpp>
+#include <ctt/kernels/group_norm.hpp>
+#include <ctt/kernels/image.hpp>
 #include <ctt/kernels/reference/conv2d.hpp>
+#include <ctt/kernels/reference/group_norm.hpp>
+#include <ctt/kernels/reference/image.hpp>
 
 #include "bench_common.hpp"
 
 #include <benchmark/benchmark.h>
 
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 namespace {
@@ -129,6 +137,61 @@ void BM_conv2d_naive(benchmark::State& state) {
     set_counters(state, c, 1, timer);
 }
 
+/// Bytes read and written per iteration: `floats_moved` floats.
+void set_bytes(benchmark::State& state, double floats_moved) {
+    state.counters["bytes/s"] =
+        benchmark::Counter(4.0 * floats_moved, benchmark::Counter::kIsIterationInvariantRate);
+}
+
+constexpr index_t image_channels = 320;
+constexpr index_t image_side = 64;
+constexpr index_t image_floats = image_channels * image_side * image_side;
+
+/// `range(0)`: 0 plain, 1 with the fused SiLU, 2 the scalar twin.
+void BM_group_norm(benchmark::State& state) {
+    std::vector<float> x(image_floats), y(image_floats), gamma(image_channels),
+        beta(image_channels);
+    fill(x, 4);
+    fill(gamma, 5);
+    fill(beta, 6);
+    const index_t plane = image_side * image_side;
+    for (auto _ : state) {
+        if (state.range(0) == 2) {
+            ctt::kernels::reference::group_norm(1, image_channels, plane, 32, x.data(),
+                                                image_floats, gamma.data(), beta.data(), 1e-5f,
+                                                y.data(), image_floats);
+        } else {
+            ctt::kernels::group_norm(1, image_channels, plane, 32, x.data(), image_floats,
+                                     gamma.data(), beta.data(), 1e-5f, y.data(), image_floats,
+                                     state.range(0) == 1);
+        }
+        benchmark::DoNotOptimize(y.data());
+    }
+    set_bytes(state, 2.0 * image_floats);
+}
+
+void BM_upsample_nearest2x(benchmark::State& state) {
+    std::vector<float> x(image_floats), y(4 * image_floats);
+    fill(x, 7);
+    for (auto _ : state) {
+        ctt::kernels::upsample_nearest2x(1, image_channels, image_side, image_side, x.data(),
+                                         image_floats, y.data(), 4 * image_floats);
+        benchmark::DoNotOptimize(y.data());
+    }
+    set_bytes(state, 5.0 * image_floats);
+}
+
+void BM_concat_channels(benchmark::State& state) {
+    using map = ctt::tensor<float, ctt::shape<ctt::dyn, ctt::dyn, ctt::dyn, ctt::dyn>>;
+    map a(1, image_channels, image_side, image_side), b(1, image_channels, image_side, image_side),
+        out(1, 2 * image_channels, image_side, image_side);
+    for (auto _ : state) {
+        ctt::concat_channels(std::as_const(a).view(), std::as_const(b).view(), out.view());
+        benchmark::DoNotOptimize(out.data());
+    }
+    set_bytes(state, 4.0 * image_floats);
+}
+
 void unet_shapes(benchmark::internal::Benchmark* b) {
     b->ArgNames({"hw", "cin", "cout", "k", "stride"});
     b->Args({64, 320, 320, 3, 1});
@@ -147,5 +210,9 @@ BENCHMARK(BM_conv2d_naive)
     ->ArgNames({"hw", "cin", "cout", "k", "stride"})
     ->Args({16, 32, 32, 3, 1})
     ->UseRealTime();
+
+BENCHMARK(BM_group_norm)->ArgName("plain0_silu1_twin2")->Arg(0)->Arg(1)->Arg(2)->UseRealTime();
+BENCHMARK(BM_upsample_nearest2x)->UseRealTime();
+BENCHMARK(BM_concat_channels)->UseRealTime();
 
 BENCHMARK_MAIN();
