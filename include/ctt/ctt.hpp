@@ -37,17 +37,20 @@
 #include "ctt/attention/flash_attention.hpp"
 #include "ctt/attention/kv_cache.hpp"
 #include "ctt/attention/masks.hpp"
+#include "ctt/attention/permutation_mask.hpp"
 #include "ctt/attention/reference_attention.hpp"
 #include "ctt/attention/sparse_masks.hpp"
 
 // position
 #include "ctt/position/alibi.hpp"
+#include "ctt/position/bias_sum.hpp"
 #include "ctt/position/bias_tensor.hpp"
 #include "ctt/position/deberta.hpp"
 #include "ctt/position/embeddings.hpp"
 #include "ctt/position/position_concepts.hpp"
 #include "ctt/position/relative_xl.hpp"
 #include "ctt/position/rotary.hpp"
+#include "ctt/position/segment_bias.hpp"
 #include "ctt/position/sinusoidal.hpp"
 #include "ctt/position/t5_bias.hpp"
 
@@ -55,10 +58,13 @@
 #include "ctt/blocks/attention_block.hpp"
 #include "ctt/blocks/feed_forward.hpp"
 #include "ctt/blocks/heads.hpp"
+#include "ctt/blocks/knowledge_fusion.hpp"
 #include "ctt/blocks/linear.hpp"
 #include "ctt/blocks/mixture_of_experts.hpp"
 #include "ctt/blocks/norm.hpp"
 #include "ctt/blocks/qk_norm.hpp"
+#include "ctt/blocks/relative_attention.hpp"
+#include "ctt/blocks/segment_memory.hpp"
 #include "ctt/blocks/spatial_transformer.hpp"
 
 // models
@@ -67,6 +73,7 @@
 #include "ctt/models/causal_lm.hpp"
 #include "ctt/models/cohere.hpp"
 #include "ctt/models/ctrl.hpp"
+#include "ctt/models/ernie_thu.hpp"
 #include "ctt/models/falcon.hpp"
 #include "ctt/models/generation.hpp"
 #include "ctt/models/gpt2.hpp"
@@ -85,6 +92,8 @@
 #include "ctt/models/palm.hpp"
 #include "ctt/models/qwen3_moe.hpp"
 #include "ctt/models/t5.hpp"
+#include "ctt/models/transfo_xl.hpp"
+#include "ctt/models/xlnet.hpp"
 
 // io
 #include "ctt/io/half.hpp"
