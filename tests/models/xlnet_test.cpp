@@ -111,7 +111,7 @@ public:
     /// Logits of h, or of g when `mapping` (`[targets][length]`) is given.
     matrix forward(const std::vector<std::int32_t>& ids, const std::vector<std::int32_t>* types,
                    const std::vector<float>* perm, const std::vector<float>* mapping,
-                   index_t targets) {
+                   index_t targets, const std::vector<std::int32_t>* pad = nullptr) {
         constexpr index_t d = C::d_model, nh = C::n_head, dh = C::d_head, w = nh * dh;
         const index_t qlen = ids.size();
         const index_t mlen = mems_[0].rows;
@@ -142,14 +142,16 @@ public:
             }
         }
         // attn_mask[i][j] (1: masked) over [mems | segment]; the content stream's non_tgt_mask.
+        // data_mask = input_mask + perm_mask, binarised; then minus the identity for content.
         const auto masked = [&](index_t i, index_t j, bool content) {
-            if (perm == nullptr || j < mlen) {
+            if ((perm == nullptr && pad == nullptr) || j < mlen) {
                 return false;
             }
             if (content && j - mlen == i) {
                 return false;
             }
-            return (*perm)[i * qlen + (j - mlen)] > 0;
+            const bool padded = pad != nullptr && (*pad)[j - mlen] == 0;
+            return padded || (perm != nullptr && (*perm)[i * qlen + (j - mlen)] > 0);
         };
         const auto different_segment = [&](index_t i, index_t j) {
             const std::int32_t kt = j < mlen ? 0 : (*types)[j - mlen];
@@ -427,6 +429,50 @@ TEST_CASE("xlnet content stream matches XLNetLMHeadModel written out, unbounded 
 TEST_CASE("xlnet two streams under a random permutation match the definition") {
     check_two_streams<xlnet_clamped>(6, 9, 3);
     check_two_streams<xlnet_unbounded>(5, 7, 2);
+}
+
+TEST_CASE("xlnet: padding hides keys from both streams, a padded token still sees itself") {
+    using C = xlnet_clamped;
+    test::recording_filler filler;
+    auto model = std::make_unique<xlnet<C>>();
+    model->visit_parameters(filler, "");
+    constexpr index_t batch = 2, length = 7, targets = 2;
+    const auto ids = test::random_tokens(batch * length, C::vocab_size, 31);
+    std::vector<std::int32_t> pad(batch * length, 1);
+    pad[length + 5] = pad[length + 6] = 0; // row 1 ends in two pads
+    pad[2] = 0;                            // and row 0 has one inside
+    std::vector<float> perm(batch * length * length, 0.0f);
+    std::vector<float> mapping(batch * targets * length, 0.0f);
+    for (index_t b = 0; b < batch; ++b) {
+        for (index_t i = 0; i < length; ++i) {
+            perm[(b * length + i) * length + 3] = 1.0f;                 // nobody sees token 3 ...
+            perm[(b * length + i) * length + 4] = i == 3 ? 0.0f : 1.0f; // ... nor 4, but 3
+        }
+        mapping[(b * targets + 0) * length + 3] = 1.0f;
+        mapping[(b * targets + 1) * length + 4] = 1.0f;
+    }
+    const auto pad_view = view_of(pad, batch);
+    using dense = tensor_view<const float, shape<dyn, dyn, dyn>>;
+    auto memory = model->new_memory(batch);
+    const auto content = model->forward(view_of(ids, batch), memory, nullptr, &pad_view);
+    auto fresh = model->new_memory(batch);
+    const auto two = model->forward_two_stream(
+        view_of(ids, batch), dense(perm.data(), shape<dyn, dyn, dyn>(batch, length, length)),
+        dense(mapping.data(), shape<dyn, dyn, dyn>(batch, targets, length)), fresh, nullptr,
+        &pad_view);
+    for (index_t b = 0; b < batch; ++b) {
+        const auto row_pad = row_of(pad, b, length);
+        const auto row_perm = row_of(perm, b, length * length);
+        const auto row_map = row_of(mapping, b, targets * length);
+        reference_xlnet<C> ref(filler.tensors);
+        INFO("row ", b);
+        check_rows(content, b * length,
+                   ref.forward(row_of(ids, b, length), nullptr, nullptr, nullptr, 0, &row_pad));
+        reference_xlnet<C> ref2(filler.tensors);
+        check_rows(
+            two, b * targets,
+            ref2.forward(row_of(ids, b, length), nullptr, &row_perm, &row_map, targets, &row_pad));
+    }
 }
 
 TEST_CASE("xlnet: batch rows do not see each other") {

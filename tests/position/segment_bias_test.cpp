@@ -113,4 +113,13 @@ TEST_CASE("permutation_mask: memory visible, perm_mask hides, the content stream
     CHECK(query.classify(2, 5, 0, 2) == tile_visibility::visible);
     CHECK(query.classify(2, 5, 0, 3) == tile_visibility::partial);
     CHECK_THROWS_AS(permutation_mask(perm, 2, 0, true), shape_error);
+    // Padding alone (no perm_mask): token 2 is padding, hidden from others, not from itself.
+    const std::vector<std::uint8_t> flags{1, 1, 0};
+    const permutation_mask padded({}, 3, 2, true, flags);
+    CHECK(padded.visible(2, 0));
+    CHECK(padded.visible(2, 3));
+    CHECK_FALSE(padded.visible(2, 4));
+    CHECK(padded.visible(4, 4));
+    CHECK_FALSE(permutation_mask({}, 3, 2, false, flags).visible(4, 4));
+    CHECK_THROWS_AS(permutation_mask({}, 3, 2, true, std::span(flags).first(2)), shape_error);
 }

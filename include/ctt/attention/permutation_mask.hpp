@@ -21,19 +21,28 @@ namespace ctt {
  *        visible to every query; key `memory + j` is segment token j; query row i sits at
  *        position `memory + i`.
  *
- * The content stream sees itself whatever the matrix says (`sees_itself`, HF's `non_tgt_mask`);
- * the query stream does not. Holds a view of the `[length, length]` matrix, which must
- * outlive it.
+ * Padding (HF's `attention_mask` 0, `input_mask` 1) hides a segment key from every query; an
+ * empty `perm` or `key_flags` span means none. The content stream sees itself whatever the
+ * matrix and the padding say (`sees_itself`, HF's `non_tgt_mask`); the query stream does not.
+ * Holds views of the `[length, length]` matrix and the `length` flags, which must outlive it.
  */
 class permutation_mask {
 public:
-    permutation_mask(std::span<const float> perm, index_t length, index_t memory, bool sees_itself)
+    permutation_mask(std::span<const float> perm, index_t length, index_t memory, bool sees_itself,
+                     std::span<const std::uint8_t> key_flags = {})
         : perm_(perm)
+        , key_flags_(key_flags)
         , length_(length)
         , memory_(memory)
         , sees_itself_(sees_itself) {
-        detail::check_dims("permutation_mask: perm_mask size and length * length differ",
-                           perm.size(), length * length);
+        if (!perm.empty()) {
+            detail::check_dims("permutation_mask: perm_mask size and length * length differ",
+                               perm.size(), length * length);
+        }
+        if (!key_flags.empty()) {
+            detail::check_dims("permutation_mask: padding flags and length differ",
+                               key_flags.size(), length);
+        }
     }
 
     [[nodiscard]] bool visible(index_t q_pos, index_t k_pos) const noexcept {
@@ -45,7 +54,13 @@ public:
         }
         const index_t i = q_pos - memory_;
         const index_t j = k_pos - memory_;
-        return (sees_itself_ && i == j) || perm_[i * length_ + j] == 0.0f;
+        if (sees_itself_ && i == j) {
+            return true;
+        }
+        if (!key_flags_.empty() && key_flags_[j] == 0) {
+            return false;
+        }
+        return perm_.empty() || perm_[i * length_ + j] == 0.0f;
     }
     [[nodiscard]] tile_visibility classify(index_t, index_t, index_t,
                                            index_t k_end) const noexcept {
@@ -60,6 +75,7 @@ public:
 
 private:
     std::span<const float> perm_;
+    std::span<const std::uint8_t> key_flags_;
     index_t length_;
     index_t memory_;
     bool sees_itself_;

@@ -123,12 +123,14 @@ public:
      * @brief Content-stream logits of the segment `ids` (`[batch, length]`), `[batch * length,
      *        vocab]`, attending over `memory`, which then holds this segment too. Every token sees
      *        every other (`attn_type = "bi"`). `token_types` (`[batch, length]`) adds the segment
-     *        term.
+     *        term; `attention_mask` (`[batch, length]`, 0 = padding) hides padding keys (a token
+     *        still sees itself, as in HF).
      */
     [[nodiscard]] tensor<float, shape<dyn, vocab>>
-    forward(token_ids ids, memory_type& memory, const token_ids* token_types = nullptr) const {
+    forward(token_ids ids, memory_type& memory, const token_ids* token_types = nullptr,
+            const token_ids* attention_mask = nullptr) const {
         rows h = embed(ids);
-        run(ids, memory, token_types, h, nullptr);
+        run(ids, memory, token_types, attention_mask, h, nullptr);
         return logits(h);
     }
 
@@ -136,12 +138,14 @@ public:
      * @brief Query-stream logits of the targets, `[batch * targets, vocab]` (row `b * targets +
      *        m`): `perm_mask` (`[batch, length, length]`, 1 where token i may not see token j)
      *        orders the factorisation, `target_mapping` (`[batch, targets, length]`) places the
-     *        targets. The memory then holds this segment too.
+     *        targets. The memory then holds this segment too. `token_types` and
+     *        `attention_mask` as for `forward`.
      */
     [[nodiscard]] tensor<float, shape<dyn, vocab>>
     forward_two_stream(token_ids ids, tensor_view<const float, shape<dyn, dyn, dyn>> perm_mask,
                        tensor_view<const float, shape<dyn, dyn, dyn>> target_mapping,
-                       memory_type& memory, const token_ids* token_types = nullptr) const {
+                       memory_type& memory, const token_ids* token_types = nullptr,
+                       const token_ids* attention_mask = nullptr) const {
         const index_t batch = ids.rows();
         const index_t length = ids.cols();
         const auto pe = perm_mask.shape().extents();
@@ -158,7 +162,7 @@ public:
             std::copy_n(mask_embedding_.data(), hidden, g[r].data());
         }
         const query_stream q{perm_mask.data(), target_mapping.data(), targets, &g};
-        run(ids, memory, token_types, h, &q);
+        run(ids, memory, token_types, attention_mask, h, &q);
         return logits(g);
     }
 
@@ -216,8 +220,8 @@ private:
     }
 
     /// Every layer over `h` (and the query stream `q`), updating `memory`.
-    void run(token_ids ids, memory_type& memory, const token_ids* token_types, rows& h,
-             const query_stream* q) const {
+    void run(token_ids ids, memory_type& memory, const token_ids* token_types,
+             const token_ids* attention_mask, rows& h, const query_stream* q) const {
         const index_t batch = ids.rows();
         const index_t length = ids.cols();
         detail::check_dims("xlnet: memory batch and batch differ", memory.batch(), batch);
@@ -227,6 +231,18 @@ private:
                                batch);
             detail::check_dims("xlnet: token_type_ids columns and length differ",
                                token_types->cols(), length);
+        }
+        std::vector<std::uint8_t> token_flags;
+        if (attention_mask != nullptr) {
+            detail::check_dims("xlnet: attention_mask rows and batch differ",
+                               attention_mask->rows(), batch);
+            detail::check_dims("xlnet: attention_mask columns and length differ",
+                               attention_mask->cols(), length);
+            for (index_t b = 0; b < batch; ++b) {
+                for (index_t t = 0; t < length; ++t) {
+                    token_flags.push_back((*attention_mask)(b, t) != 0 ? 1 : 0);
+                }
+            }
         }
         if (length == 0) {
             return;
@@ -266,19 +282,31 @@ private:
                     terms.segments = &segments;
                 }
                 const auto keys = tensor_view<const float, shape<dyn, hidden>>(inputs);
+                const auto flags =
+                    token_flags.empty()
+                        ? std::span<const std::uint8_t>{}
+                        : std::span<const std::uint8_t>(token_flags.data() + b * length, length);
                 if (q == nullptr) {
-                    ly.attention.forward(keys, length, terms, no_mask{}, hb, true, ws);
+                    if (flags.empty()) {
+                        ly.attention.forward(keys, length, terms, no_mask{}, hb, true, ws);
+                    } else {
+                        ly.attention.forward(keys, length, terms,
+                                             permutation_mask({}, length, mlen, true, flags), hb,
+                                             true, ws);
+                    }
                     continue;
                 }
                 const std::span<const float> perm(q->perm + b * length * length, length * length);
                 ly.attention.forward(keys, length, terms,
-                                     permutation_mask(perm, length, mlen, true), hb, true, ws);
+                                     permutation_mask(perm, length, mlen, true, flags), hb, true,
+                                     ws);
                 auto gb = q->g->view().rows(b * q->targets, q->targets);
                 ly.attention.forward_query_stream(
                     tensor_view<const float, shape<dyn, hidden>>(gb),
                     std::span<const float>(q->mapping + b * q->targets * length,
                                            q->targets * length),
-                    klen, length, terms, permutation_mask(perm, length, mlen, false), gb, true, ws);
+                    klen, length, terms, permutation_mask(perm, length, mlen, false, flags), gb,
+                    true, ws);
             }
             finish_layer(ly, h, ffn_scratch);
             if (q != nullptr) {
