@@ -468,23 +468,53 @@ public:
 
         hcur = run_resnet(mid_resnet0_, hcur);
         hcur = run_attention(mid_attention_, hcur);
-        hcur = run_resnet(mid_resnet1_, hcur);
+
+        // On the way up, each ResNet reads `cat(h, skip)`. The step before it writes `h`
+        // straight into the front channels of that buffer (`channel_slice`), so only the skip
+        // is copied.
+        const auto cat_for = [&](index_t h_channels) {
+            const feature_map& skip = skips.back();
+            if (skip.extent(2) != h || skip.extent(3) != w) {
+                throw shape_error("ldm_unet: a skip's grid and the upsampled grid differ (the "
+                                  "latent size must halve evenly at every downsampler)");
+            }
+            return feature_map(batch, h_channels + skip.extent(1), h, w);
+        };
+        const auto resnet_into = [&](const auto& resnet, const feature_map& x, feature_map& out) {
+            resnet.forward(x.data(), batch, h, w, temb_act, out.data(), out.extent(1) * h * w);
+        };
+        const auto attention_into = [&](const auto& attention, const feature_map& x,
+                                        feature_map& out) {
+            using T = std::remove_cvref_t<decltype(attention)>;
+            attention.forward(
+                typename T::image_view(x.data(), shape<dyn, T::channels, dyn, dyn>(batch, h, w)),
+                text(), channel_slice(out.view(), 0, T::channels));
+        };
+        feature_map cat = cat_for(c_last);
+        resnet_into(mid_resnet1_, hcur, cat);
 
         for_each_index<n_blocks>([&](auto i) {
             const auto& u = std::get<i>(up_);
             using U = std::remove_cvref_t<decltype(u)>;
             for_each_index<U::layers>([&](auto j) {
                 const feature_map& skip = skips.back();
-                if (skip.extent(2) != h || skip.extent(3) != w) {
-                    throw shape_error("ldm_unet: a skip's grid and the upsampled grid differ (the "
-                                      "latent size must halve evenly at every downsampler)");
-                }
-                feature_map cat(batch, hcur.extent(1) + skip.extent(1), h, w);
-                concat_channels(std::as_const(hcur).view(), std::as_const(skip).view(), cat.view());
+                const index_t h_channels = cat.extent(1) - skip.extent(1);
+                concat_channels(channel_slice(std::as_const(cat).view(), 0, h_channels),
+                                std::as_const(skip).view(), cat.view());
                 skips.pop_back();
-                hcur = run_resnet(std::get<j>(u.resnets), cat);
+                // The last step of a block feeds the upsampler or conv_norm_out, not a concat.
+                const bool last = j + 1 == U::layers;
+                feature_map next = last ? feature_map(batch, U::out, h, w) : cat_for(U::out);
                 if constexpr (U::attention) {
-                    hcur = run_attention(u.attentions[j], hcur);
+                    const feature_map r = run_resnet(std::get<j>(u.resnets), cat);
+                    attention_into(u.attentions[j], r, next);
+                } else {
+                    resnet_into(std::get<j>(u.resnets), cat, next);
+                }
+                if (last) {
+                    hcur = std::move(next);
+                } else {
+                    cat = std::move(next);
                 }
             });
             if constexpr (U::upsample) {
@@ -492,10 +522,9 @@ public:
                 upsample_nearest2x(std::as_const(hcur).view(), up.view());
                 h *= 2;
                 w *= 2;
-                feature_map y(batch, U::out, h, w);
-                u.upsampler.forward(up.data(), batch, h, w, conv2d_params::square(1, 1), y.data(),
-                                    U::out * h * w);
-                hcur = std::move(y);
+                cat = cat_for(U::out);
+                u.upsampler.forward(up.data(), batch, h, w, conv2d_params::square(1, 1), cat.data(),
+                                    cat.extent(1) * h * w);
             }
         });
 
