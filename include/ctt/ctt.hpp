@@ -49,6 +49,7 @@
 #include "ctt/position/embeddings.hpp"
 #include "ctt/position/position_concepts.hpp"
 #include "ctt/position/relative_xl.hpp"
+#include "ctt/position/relative_xl_band.hpp"
 #include "ctt/position/rotary.hpp"
 #include "ctt/position/segment_bias.hpp"
 #include "ctt/position/sinusoidal.hpp"

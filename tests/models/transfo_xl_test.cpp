@@ -50,7 +50,7 @@ struct txl_pre_ln {
     static constexpr bool tie_weight = false;
 };
 
-// A memory long enough for the whole text.
+// A memory long enough for the whole text (141 tokens).
 struct txl_long_memory {
     static constexpr index_t n_token = 31;
     static constexpr index_t n_layer = 2;
@@ -58,7 +58,7 @@ struct txl_long_memory {
     static constexpr index_t d_model = 20;
     static constexpr index_t d_head = 5;
     static constexpr index_t d_inner = 24;
-    static constexpr index_t mem_len = 32;
+    static constexpr index_t mem_len = 256;
     static constexpr int clamp_len = -1;
     static constexpr bool pre_lnorm = false;
     static constexpr bool tie_weight = true;
@@ -319,7 +319,8 @@ TEST_CASE("transfo_xl: segment by segment with memory equals one long pass") {
     using model_type = transfo_xl<txl_long_memory>;
     const auto model = test::random_model<model_type>();
     constexpr index_t batch = 2;
-    const index_t lengths[] = {7, 5, 6};
+    // Segments of more than one block of queries (relative_attention_block::query_block).
+    const index_t lengths[] = {70, 5, 66};
     index_t total = 0;
     for (const index_t l : lengths) {
         total += l;

@@ -14,11 +14,13 @@
  *
  *     score[i][j] = scale * ((q_i + u) . k_j + (q_i + v) . R_d [+ (q_i + s) . seg[same(i, j)]])
  *
- * The kernel computes `scale * (q + u) . k`; the position term is `xl_relative_bias` (which
- * reads R by distance: the reference's `rel_shift`), the segment term `segment_bias`, summed by
- * `bias_sum`. No `L x L` matrix is formed.
+ * The kernel computes `scale * (q + u) . k`; the position term is `xl_relative_band_bias` (per
+ * block of queries, one GEMM over the R rows the block reads, then read by distance: the
+ * reference's `rel_shift`), the segment term `segment_bias`, summed by `bias_sum`. No `L x L`
+ * matrix is formed.
  */
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <span>
@@ -31,6 +33,7 @@
 #include "ctt/position/bias_sum.hpp"
 #include "ctt/position/position_concepts.hpp"
 #include "ctt/position/relative_xl.hpp"
+#include "ctt/position/relative_xl_band.hpp"
 #include "ctt/position/segment_bias.hpp"
 
 namespace ctt {
@@ -94,10 +97,18 @@ struct relative_attention_block {
         r.forward(sinusoids, positions);
     }
 
+    /// Queries per block of `attend`: the position term's table is `block x (block + keys)`
+    /// per head.
+    static constexpr index_t query_block = 64;
+
     /**
      * @brief Attention of the raw queries `q` (rows at positions `q_offset, q_offset + 1, ...`
      *        among the keys) over `k`, `v`; `q` is turned into `q + u` in place. Writes
      *        `[q.rows(), width]` into `context`.
+     *
+     * The queries go in blocks of `query_block`: per block, the position term is one GEMM per
+     * head over the R rows the block reads (`xl_relative_band_bias`), then the fused kernel
+     * runs with it as a score bias.
      */
     template <attention_mask M>
     void attend(tensor_view<float, shape<dyn, width>> q, index_t q_offset,
@@ -105,22 +116,30 @@ struct relative_attention_block {
                 tensor_view<const float, shape<dyn, width>> v, const relative_terms& terms,
                 const M& mask, tensor_view<float, shape<dyn, width>> context) const {
         const float s = scale();
-        const auto params = attention_params{}.with_scale(s).with_q_offset(q_offset);
-        const tensor_view<const float, shape<dyn, width>> cq(q);
-        xl_relative_bias position(make_matrix_ref(q), terms.position_bias, terms.positions, Heads,
-                                  s, q_offset, terms.first_distance);
-        if (terms.segments != nullptr) {
-            const auto& seg = *terms.segments;
-            segment_bias segments(make_matrix_ref(q), seg.bias, seg.embed, Heads, s, q_offset,
-                                  seg.query_types, seg.key_types);
-            xl_add_content_bias(q, terms.content_bias);
-            attention_heads<HeadDim>(cq, k, v, context, mask,
-                                     add_biases(std::move(position), std::move(segments)),
-                                     no_transform{}, params, Heads, Heads);
-        } else {
-            xl_add_content_bias(q, terms.content_bias);
-            attention_heads<HeadDim>(cq, k, v, context, mask, position, no_transform{}, params,
-                                     Heads, Heads);
+        const std::ptrdiff_t first = terms.first_distance < 0
+                                         ? static_cast<std::ptrdiff_t>(terms.positions.rows) - 1
+                                         : terms.first_distance;
+        for (index_t b0 = 0; b0 < q.rows(); b0 += query_block) {
+            const index_t n = std::min(query_block, q.rows() - b0);
+            auto qb = q.rows(b0, n);
+            const index_t offset = q_offset + b0;
+            const auto params = attention_params{}.with_scale(s).with_q_offset(offset);
+            const tensor_view<const float, shape<dyn, width>> cq(qb);
+            xl_relative_band_bias position(make_matrix_ref(qb), terms.position_bias,
+                                           terms.positions, Heads, s, offset, first, k.rows());
+            if (terms.segments != nullptr) {
+                const auto& seg = *terms.segments;
+                segment_bias segments(make_matrix_ref(qb), seg.bias, seg.embed, Heads, s, offset,
+                                      seg.query_types.subspan(b0, n), seg.key_types);
+                xl_add_content_bias(qb, terms.content_bias);
+                attention_heads<HeadDim>(cq, k, v, context.rows(b0, n), mask,
+                                         add_biases(std::move(position), std::move(segments)),
+                                         no_transform{}, params, Heads, Heads);
+            } else {
+                xl_add_content_bias(qb, terms.content_bias);
+                attention_heads<HeadDim>(cq, k, v, context.rows(b0, n), mask, position,
+                                         no_transform{}, params, Heads, Heads);
+            }
         }
     }
 
