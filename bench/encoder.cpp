@@ -3,6 +3,7 @@
 // FLOPs per token and layer: 8 H^2 (Q, K, V, output projections) + 4 H F (the FFN) + 4 L H
 // (scores and the weighted sum of values); the embeddings, norms and pooler are left out.
 // Compare FLOP/s with BM_peak_fma/2 from the same run: the fraction of the FMA peak.
+#include <ctt/io/parameter_loader.hpp>
 #include <ctt/models/bert.hpp>
 #include <ctt/models/deberta.hpp>
 
@@ -11,6 +12,7 @@
 #include <benchmark/benchmark.h>
 
 #include <cstdint>
+#include <cstdlib>
 #include <memory>
 #include <string>
 #include <vector>
@@ -71,6 +73,9 @@ const M& shared_model() {
         m->visit_parameters(f, "");
         if constexpr (requires { m->finish_loading(); }) {
             m->finish_loading();
+        }
+        if (std::getenv("CTT_BENCH_UNPACKED") == nullptr) {
+            ctt::pack_weights(*m); // as load_parameters leaves a model
         }
         return m;
     }();

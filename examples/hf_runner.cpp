@@ -120,7 +120,8 @@ options parse(int argc, char** argv) {
 template <class Model>
 void run_decoder(const Model& model, const options& o) {
     auto session = model.new_session(o.tokens.size() + o.new_tokens);
-    ctt::tensor<float, ctt::shape<ctt::dyn, Model::vocab>> logits(o.tokens.size());
+    // Generation needs the logits of the prompt's last position only.
+    ctt::tensor<float, ctt::shape<ctt::dyn, Model::vocab>> logits(1);
     auto start = clock_type::now();
     model.step(session, o.tokens, logits.view());
     const double prompt_ms = ms_since(start);

@@ -5,10 +5,13 @@
  *        weight layouts Hugging Face checkpoints use.
  */
 
+#include <functional>
 #include <string>
 
+#include "ctt/core/shape_messages.hpp"
 #include "ctt/core/tensor.hpp"
 #include "ctt/kernels/gemm.hpp"
+#include "ctt/kernels/packed_gemm.hpp"
 
 namespace ctt {
 
@@ -39,12 +42,40 @@ struct linear {
     static constexpr index_t out_features = Out;
     static constexpr bool has_bias = Bias;
 
-    tensor<float, detail::linear_weight_shape<In, Out, Layout>> weight;
+    tensor<float, detail::linear_weight_shape<In, Out, Layout>> weight; ///< released once packed
     [[no_unique_address]] std::conditional_t<Bias, tensor<float, shape<Out>>, detail::absent> bias;
+    /// The weight in the GEMM's sliver layout, once `pack()` ran (`load_parameters` packs every
+    /// linear layer after loading): no packing per call, and one row reads it in place.
+    kernels::packed_matrix packed;
+
+    /// Moves the weight into the GEMM's layout (and frees the checkpoint layout).
+    void pack() {
+        if (is_packed()) {
+            return;
+        }
+        constexpr bool out_in = Layout == weight_layout::out_in;
+        packed = kernels::packed_matrix(In, Out, weight.data(), out_in ? In : Out,
+                                        out_in ? kernels::transpose::yes : kernels::transpose::no);
+        weight.release();
+    }
+    [[nodiscard]] bool is_packed() const noexcept { return !packed.empty(); }
 
     /// `y = x W^T + b`, or `y += ...` with `accumulate` (a residual connection for free).
     template <class TX, tensor_shape SX, tensor_shape SY>
     void forward(tensor_view<TX, SX> x, tensor_view<float, SY> y, bool accumulate = false) const {
+        if (is_packed()) {
+            CTT_CHECK_DIMS(CTT_MSG_MATMUL_INNER, In, (SX::static_extents[1]), In, x.extent(1));
+            CTT_CHECK_DIMS(CTT_MSG_MATMUL_COLS, Out, (SY::static_extents[1]), Out, y.extent(1));
+            CTT_CHECK_DIMS(CTT_MSG_MATMUL_ROWS, (SX::static_extents[0]), (SY::static_extents[0]),
+                           x.extent(0), y.extent(0));
+            const float* b = nullptr;
+            if constexpr (Bias) {
+                b = bias.data();
+            }
+            kernels::gemm_packed(x.extent(0), x.data(), x.row_stride(), packed, y.data(),
+                                 y.row_stride(), 1.f, accumulate, b);
+            return;
+        }
         const gemm_options options{1.f, accumulate};
         if constexpr (Layout == weight_layout::out_in) {
             if constexpr (Bias) {
@@ -61,11 +92,16 @@ struct linear {
         }
     }
 
+    /// Binds `weight` and `bias`; a visitor that loads weights (`after_loading`) packs the
+    /// layer once everything is read and the model's own load-time transforms ran.
     template <class Visitor>
     void visit_parameters(Visitor& v, const std::string& prefix) {
         v.parameter(prefix + "weight", weight.view());
         if constexpr (Bias) {
             v.parameter(prefix + "bias", bias.view());
+        }
+        if constexpr (requires { v.after_loading(std::function<void()>{}); }) {
+            v.after_loading([this] { pack(); });
         }
     }
 };

@@ -90,6 +90,12 @@ public:
     tensor& operator=(tensor&&) noexcept = default;
     ~tensor() = default;
 
+    /**
+     * @brief Frees the storage of a tensor whose values now live elsewhere (a linear layer's
+     *        weight once packed): `data()` is null afterwards and the tensor must not be read.
+     */
+    void release() noexcept { data_.reset(); }
+
     [[nodiscard]] T* data() noexcept { return data_.get(); }
     [[nodiscard]] const T* data() const noexcept { return data_.get(); }
     [[nodiscard]] const S& shape() const noexcept { return shape_; }

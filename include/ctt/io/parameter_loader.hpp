@@ -16,6 +16,7 @@
  */
 
 #include <algorithm>
+#include <functional>
 #include <set>
 #include <string>
 #include <string_view>
@@ -46,6 +47,7 @@ public:
         }
         try {
             file_.read_into(name, dst);
+            file_.release_pages(name); // copied: the mapped pages need not stay resident
         } catch (const io_error& e) {
             problems_.emplace_back(e.what());
         }
@@ -57,6 +59,18 @@ public:
 
     /// Accepts tensor `name` in the checkpoint without reading it.
     void ignore(const std::string& name) { ignored_.insert(name); }
+
+    /// Work to run once every tensor is read and the model's `finish_loading` ran (linear
+    /// layers pack their weights).
+    void after_loading(std::function<void()> f) { after_loading_.push_back(std::move(f)); }
+
+    /// Runs the `after_loading` work, once.
+    void run_after_loading() {
+        for (auto& f : after_loading_) {
+            f();
+        }
+        after_loading_.clear();
+    }
 
     /// Number of elements read so far.
     [[nodiscard]] std::size_t loaded_tensors() const noexcept { return visited_.size(); }
@@ -97,6 +111,7 @@ private:
     std::set<std::string, std::less<>> ignored_;
     std::vector<std::string> missing_;
     std::vector<std::string> problems_;
+    std::vector<std::function<void()>> after_loading_;
 };
 
 /**
@@ -105,6 +120,23 @@ private:
  * Then calls `model.finish_loading()` when the model has one: the load-time transforms of a
  * checkpoint's layout (per-head fused QKV rows reordered, tables built from loaded weights).
  */
+namespace detail {
+/// A visitor that reads nothing and collects the layers' `after_loading` work (`pack_weights`).
+struct weight_packer {
+    std::vector<std::function<void()>> work;
+    template <class T, tensor_shape S>
+    void parameter(const std::string&, tensor_view<T, S>) {}
+    void ignore(const std::string&) {}
+    void after_loading(std::function<void()> f) { work.push_back(std::move(f)); }
+    void run() {
+        for (auto& f : work) {
+            f();
+        }
+        work.clear();
+    }
+};
+} // namespace detail
+
 template <class Model>
 void load_parameters(Model& model, const safetensors_file& file) {
     parameter_loader loader(file);
@@ -113,6 +145,19 @@ void load_parameters(Model& model, const safetensors_file& file) {
     if constexpr (requires { model.finish_loading(); }) {
         model.finish_loading();
     }
+    loader.run_after_loading();
+}
+
+/**
+ * @brief Packs every linear layer of a model whose weights were set by other means than
+ *        `load_parameters` (filled by hand, or by a visitor of one's own): the layout
+ *        `load_parameters` leaves them in. Call it after any load-time transform of the model.
+ */
+template <class Model>
+void pack_weights(Model& model) {
+    detail::weight_packer p;
+    model.visit_parameters(p, std::string{});
+    p.run();
 }
 
 /** @brief Counts the elements of every parameter a module visits (a visitor). */

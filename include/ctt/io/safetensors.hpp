@@ -334,6 +334,14 @@ public:
         return it->second;
     }
 
+    /// Lets the system reclaim the memory of tensor `name`'s bytes in a mapped file (a copy has
+    /// been taken); reading them again faults them back in. No effect for files in memory.
+    void release_pages(std::string_view name) const {
+        if (const auto* m = std::get_if<detail::mapped_file>(&storage_)) {
+            m->drop(raw_bytes(name));
+        }
+    }
+
     /// The `__metadata__` strings (empty when the header has none).
     [[nodiscard]] const std::map<std::string, std::string>& metadata() const noexcept {
         return metadata_;

@@ -274,9 +274,11 @@ public:
     }
 
     /**
-     * @brief Appends `tokens` to the sequence of `session` and writes their logits
-     *        (`[tokens.size(), vocab]`). With `hidden_states`, also the embeddings and each
-     *        layer's output as HF reports them (the last after the final norm).
+     * @brief Appends `tokens` to the sequence of `session` and writes the logits of its last
+     *        `logits.rows()` positions (`[tokens.size(), vocab]` for all of them; one row is all
+     *        generation needs, and spares the head's product for the rest of a prompt). With
+     *        `hidden_states`, also the embeddings and each layer's output as HF reports them
+     *        (the last after the final norm).
      */
     void step(session_type& session, std::span<const std::int32_t> tokens,
               tensor_view<float, shape<dyn, vocab>> logits,
@@ -377,11 +379,11 @@ public:
         if constexpr (head == causal_lm_head::lm) {
             if constexpr (traits::tie_word_embeddings) {
                 b.ignore("", std::string(n.lm_head) + ".weight");
+                if constexpr (traits::head_bias) {
+                    b.tensor("", n.lm_head, lm_bias_.view(), 0, "bias");
+                }
             } else {
-                b.tensor("", n.lm_head, lm_weight_.view(), 0, "weight");
-            }
-            if constexpr (traits::head_bias) {
-                b.tensor("", n.lm_head, lm_bias_.view(), 0, "bias");
+                b.module("", n.lm_head, lm_head_); // a linear layer: packed at load
             }
         } else {
             b.module("", n.score, score_.score);
@@ -583,19 +585,26 @@ private:
         }
     }
 
-    void lm_logits(const rows& x, tensor_view<float, shape<dyn, vocab>> logits) const {
-        const gemm_options options{traits::logit_scale, false};
-        const auto& w = [&]() -> const tensor<float, shape<vocab, hidden>>& {
-            if constexpr (traits::tie_word_embeddings) {
-                return token_embeddings_;
+    /// The logits of the last `logits.rows()` positions of `x` (all of them, or the last one
+    /// when generation needs no more).
+    void lm_logits(const rows& all, tensor_view<float, shape<dyn, vocab>> logits) const {
+        detail::check_at_most("causal_lm: logits rows and tokens differ", logits.rows(),
+                              all.rows());
+        const auto x = all.view().rows(all.rows() - logits.rows(), logits.rows());
+        if constexpr (traits::tie_word_embeddings) {
+            // The input table is the head: read in its lookup layout.
+            const gemm_options options{traits::logit_scale, false};
+            if constexpr (traits::head_bias) {
+                matmul_bt(const_rows(x), token_embeddings_.view(), lm_bias_.view(), logits,
+                          options);
             } else {
-                return lm_weight_;
+                matmul_bt(const_rows(x), token_embeddings_.view(), logits, options);
             }
-        }();
-        if constexpr (traits::head_bias) {
-            matmul_bt(const_rows(x.view()), w.view(), lm_bias_.view(), logits, options);
         } else {
-            matmul_bt(const_rows(x.view()), w.view(), logits, options);
+            lm_head_.forward(const_rows(x), logits);
+            if constexpr (traits::logit_scale != 1.0f) {
+                scale(logits, traits::logit_scale); // HF's order: the product, then the scale
+            }
         }
     }
 
@@ -613,12 +622,12 @@ private:
     [[no_unique_address]] std::conditional_t<has_experts, std::vector<experts_type>, detail::absent>
         experts_;
     norm_type final_norm_;
-    [[no_unique_address]] std::conditional_t<head == causal_lm_head::lm &&
-                                                 !traits::tie_word_embeddings,
-                                             tensor<float, shape<vocab, hidden>>, detail::absent>
-        lm_weight_;
-    [[no_unique_address]] std::conditional_t<traits::head_bias, tensor<float, shape<vocab>>,
-                                             detail::absent>
+    [[no_unique_address]] std::conditional_t<
+        head == causal_lm_head::lm && !traits::tie_word_embeddings,
+        linear<hidden, vocab, traits::head_bias>, detail::absent>
+        lm_head_;
+    [[no_unique_address]] std::conditional_t<traits::head_bias && traits::tie_word_embeddings,
+                                             tensor<float, shape<vocab>>, detail::absent>
         lm_bias_;
     [[no_unique_address]] std::conditional_t<head == causal_lm_head::sequence_score,
                                              sequence_score_head<hidden, num_labels>,

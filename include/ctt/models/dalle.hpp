@@ -143,7 +143,8 @@ public:
 
     /**
      * @brief Appends `tokens` (text ids while the sequence is in its text, image ids after) and
-     *        writes their logits over the joint vocabulary, masked: a position whose successor
+     *        writes the logits of the last `logits.rows()` of them over the joint vocabulary,
+     *        masked: a position whose successor
      *        is text has `-inf` for every image token, and the other way round.
      */
     void step(session_type& session, std::span<const std::int32_t> tokens,
@@ -175,8 +176,9 @@ public:
         decoder_.step_embeddings(session, tensor_view<const float, shape<dyn, hidden>>(x.view()),
                                  logits);
         constexpr float masked = -std::numeric_limits<float>::infinity();
-        for (index_t t = 0; t < n; ++t) {
-            const bool next_is_text = past + t + 1 < text_len;
+        const index_t first = past + n - logits.rows(); // the position of logits row 0
+        for (index_t t = 0; t < logits.rows(); ++t) {
+            const bool next_is_text = first + t + 1 < text_len;
             float* row = logits[t].data();
             std::fill(row + (next_is_text ? text_vocab : 0),
                       row + (next_is_text ? vocab : text_vocab), masked);
@@ -191,7 +193,7 @@ public:
                            text_len);
         auto session = new_session();
         std::mt19937_64 rng(options.seed);
-        tensor<float, shape<dyn, vocab>> logits(text_len);
+        tensor<float, shape<dyn, vocab>> logits(1); // the last position's: the first image token
         step(session, text, logits.view());
         std::vector<std::int32_t> image;
         image.reserve(image_len);
@@ -203,7 +205,6 @@ public:
             if (i + 1 == image_len) {
                 break;
             }
-            logits = tensor<float, shape<dyn, vocab>>(1);
             step(session, std::span(&image.back(), 1), logits.view());
         }
         return image;

@@ -397,16 +397,17 @@ public:
     }
 
     /**
-     * @brief Appends decoder `tokens` to `session` and writes their logits
-     *        (`[tokens.size(), vocab]`). With `hidden_states`, also the embeddings and each
-     *        layer's output as HF reports them (the last after the final norm, when there is one).
+     * @brief Appends decoder `tokens` to `session` and writes the logits of the last
+     *        `logits.rows()` of them (`[tokens.size(), vocab]` for all). With `hidden_states`, also
+     * the embeddings and each layer's output as HF reports them (the last after the final norm,
+     * when there is one).
      */
     void step(session_type& session, std::span<const std::int32_t> tokens,
               tensor_view<float, shape<dyn, vocab>> logits,
               std::vector<tensor<float, shape<dyn, hidden>>>* hidden_states = nullptr) const {
         const index_t n = tokens.size();
         const index_t past = session.length();
-        detail::check_dims("encoder_decoder: logits rows and tokens differ", logits.rows(), n);
+        detail::check_at_most("encoder_decoder: logits rows and tokens differ", logits.rows(), n);
         check_positions("encoder_decoder: decoder length and max_position_embeddings differ",
                         past + n);
         rows x(n);
@@ -459,7 +460,7 @@ public:
         if constexpr (traits::tie_word_embeddings) {
             b.ignore("", std::string(n.lm_head) + ".weight");
         } else {
-            b.tensor("", n.lm_head, lm_weight_.view(), 0, "weight");
+            b.module("", n.lm_head, lm_head_); // a linear layer: packed at load
         }
         if constexpr (traits::logits_bias) {
             b.tensor("", n.logits_bias, logits_bias_.view());
@@ -589,23 +590,28 @@ private:
         }
     }
 
-    void head(rows& x, tensor_view<float, shape<dyn, vocab>> logits) const {
+    /// The logits of the last `logits.rows()` positions.
+    void head(rows& all, tensor_view<float, shape<dyn, vocab>> logits) const {
+        const auto x = all.view().rows(all.rows() - logits.rows(), logits.rows());
         // T5 rescales the decoder output by d_model^-0.5 before a tied head (Mesh TensorFlow's
         // convention); HF computes the product in this order, so do we.
         if constexpr (traits::scale_decoder_outputs) {
-            scale(x.view(), 1.f / std::sqrt(static_cast<float>(hidden)));
+            scale(x, 1.f / std::sqrt(static_cast<float>(hidden)));
         }
-        const auto& w = [&]() -> const tensor<float, shape<vocab, hidden>>& {
-            if constexpr (traits::tie_word_embeddings) {
-                return shared_;
+        if constexpr (traits::tie_word_embeddings) {
+            if constexpr (traits::logits_bias) {
+                matmul_bt(const_rows(x), shared_.view(), logits_bias_.view()[0], logits);
             } else {
-                return lm_weight_;
+                matmul_bt(const_rows(x), shared_.view(), logits);
             }
-        }();
-        if constexpr (traits::logits_bias) {
-            matmul_bt(const_rows(x.view()), w.view(), logits_bias_.view()[0], logits);
         } else {
-            matmul_bt(const_rows(x.view()), w.view(), logits);
+            lm_head_.forward(const_rows(x), logits);
+            if constexpr (traits::logits_bias) {
+                // The same bits as a fused bias: one rounding of the sum either way.
+                for (index_t r = 0; r < logits.rows(); ++r) {
+                    add_inplace(logits[r], logits_bias_.view()[0]);
+                }
+            }
         }
     }
 
@@ -663,8 +669,8 @@ private:
     std::vector<encoder_layer> encoder_;
     std::vector<decoder_layer> decoder_;
     [[no_unique_address]] optional_member<!traits::tie_word_embeddings,
-                                          tensor<float, shape<vocab, hidden>>>
-        lm_weight_;
+                                          linear<hidden, vocab, false>>
+        lm_head_;
     [[no_unique_address]] optional_member<traits::logits_bias, tensor<float, shape<1, vocab>>>
         logits_bias_;
     std::optional<t5_relative_bias> encoder_bias_;

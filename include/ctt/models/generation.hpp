@@ -97,7 +97,8 @@ generate_with(const Model& model, Session& session, std::span<const std::int32_t
     }
     std::vector<std::int32_t> tokens(prompt.begin(), prompt.end());
     std::mt19937_64 rng(options.seed);
-    tensor<float, shape<dyn, vocab>> logits(prompt.size());
+    // Only the last position's logits choose the next token.
+    tensor<float, shape<dyn, vocab>> logits(1);
     model.step(session, prompt, logits.view());
     for (index_t t = 0; t < max_new_tokens; ++t) {
         const auto last = logits[logits.rows() - 1];
@@ -106,7 +107,6 @@ generate_with(const Model& model, Session& session, std::span<const std::int32_t
         if ((eos && next == *eos) || t + 1 == max_new_tokens) {
             break;
         }
-        logits = tensor<float, shape<dyn, vocab>>(1);
         model.step(session, std::span<const std::int32_t>(&tokens.back(), 1), logits.view());
     }
     return tokens;

@@ -176,7 +176,8 @@ void decode_heads(head_rows<const float> q, const kv_source& kv, head_rows<float
     }
 
     for_each_item_with_workspace<decode_workspace>(
-        n_kv_heads * n_chunks, [&](index_t item, decode_workspace& ws) {
+        n_kv_heads * n_chunks,
+        [&](index_t item, decode_workspace& ws) {
             const index_t g = item / n_chunks;
             const index_t c = item % n_chunks;
             const index_t k_begin = c * chunk_len;
@@ -185,7 +186,8 @@ void decode_heads(head_rows<const float> q, const kv_source& kv, head_rows<float
                             kv.k + g * kv.k_head_stride, kv.k_row_stride,
                             kv.v + g * kv.v_head_stride, kv.v_row_stride, k_begin, k_end, q_pos,
                             mask, bias, state.data() + (c * n_heads + g * group) * S, ws);
-        });
+        },
+        2.0 * static_cast<double>(n_heads) * static_cast<double>(lk) * static_cast<double>(D));
 
     for (index_t h = 0; h < n_heads; ++h) {
         float* dst = out.data + h * out.head_stride;

@@ -446,7 +446,8 @@ void flash_heads(head_rows<const float> q, const kv_source& kv, head_rows<float>
     constexpr item_schedule schedule =
         is_no_mask_v<M> ? item_schedule::equal : item_schedule::uneven;
     for_each_item_with_workspace<flash_workspace<D, Bq, Bk>, schedule>(
-        n_heads * tiles, [&](index_t item, flash_workspace<D, Bq, Bk>& ws) {
+        n_heads * tiles,
+        [&](index_t item, flash_workspace<D, Bq, Bk>& ws) {
             const index_t h = item / tiles;
             const index_t t = tiles - 1 - item % tiles;
             const index_t g = h / group;
@@ -475,7 +476,9 @@ void flash_heads(head_rows<const float> q, const kv_source& kv, head_rows<float>
                                         kv.v_row_stride, v_blocks, out.data + h * out.head_stride,
                                         out.row_stride, q_begin, std::min(Bq, lq - q_begin),
                                         kv.length, q_offset, scale, h, mask, bias, q_transform, ws);
-        });
+        },
+        2.0 * static_cast<double>(n_heads) * static_cast<double>(lq) *
+            static_cast<double>(kv.length) * static_cast<double>(D));
 }
 
 } // namespace ctt::detail

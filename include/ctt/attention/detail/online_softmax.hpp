@@ -139,15 +139,21 @@ Workspace& thread_workspace() {
     return *ws;
 }
 
-/// Runs `body(item, workspace)` for items `[0, n)` over the threads, each thread using its
+/// Runs `body(item, workspace)` for items `[0, n)` over the threads (when the call's `work`,
+/// in multiply-adds, is worth a parallel region), each thread using its
 /// `thread_workspace<Workspace>()` (never allocating inside the loop). Each thread runs its
 /// items with subnormals flushed to zero (`simd::flush_denormals`). Items are independent, so
 /// the results do not depend on which thread runs which.
+/// Below this many multiply-adds (all items together) a call stays on one thread: a parallel
+/// region's fork and join cost microseconds, more than a small head count's decode step.
+inline constexpr double parallel_attention_min_work = 1 << 18;
+
 template <class Workspace, item_schedule Schedule = item_schedule::equal, class Body>
-void for_each_item_with_workspace(index_t n, Body&& body) {
+void for_each_item_with_workspace(index_t n, Body&& body,
+                                  [[maybe_unused]] double work = parallel_attention_min_work) {
 #if defined(CTT_OPENMP)
     const int threads = simd::max_threads();
-    if (threads > 1 && n > 1) {
+    if (threads > 1 && n > 1 && work >= parallel_attention_min_work) {
         const auto count = static_cast<long long>(n);
 #pragma omp parallel num_threads(threads)
         {

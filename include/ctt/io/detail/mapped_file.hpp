@@ -7,6 +7,7 @@
 
 #include <cerrno>
 #include <cstddef>
+#include <cstdint>
 #include <cstring>
 #include <filesystem>
 #include <span>
@@ -107,6 +108,27 @@ public:
 
     [[nodiscard]] std::span<const std::byte> bytes() const noexcept {
         return {data_, size_};
+    }
+
+    /**
+     * @brief Hands the pages wholly inside `range` back to the system (they stay in the page
+     *        cache and fault in again if read): a loader that has copied a tensor out keeps the
+     *        process's resident memory at the model's size, not the model's plus the file's.
+     */
+    void drop(std::span<const std::byte> range) const noexcept {
+#if CTT_IO_HAVE_MMAP
+        const auto page = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));
+        const auto begin = reinterpret_cast<std::uintptr_t>(range.data());
+        const auto end = begin + range.size();
+        const std::uintptr_t first = (begin + page - 1) / page * page;
+        const std::uintptr_t last = end / page * page;
+        if (data_ != nullptr && last > first) {
+            // Advice only: a failure leaves the pages resident, which is harmless.
+            (void)::madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED); // NOLINT
+        }
+#else
+        (void)range;
+#endif
     }
 
 private:

@@ -1,0 +1,230 @@
+// bench_e2e_<name>: a whole model on one checkpoint, in llama-bench's convention. Built by
+// -DCTT_BENCH_CHECKPOINTS=<dir>[;<dir>...] through ctt_add_hf_model (the model type comes from
+// the directory's config.json); `ctt-random-checkpoint` writes such directories.
+//
+//   bench_e2e_<name> [--checkpoint <dir>] [--weights f32] [-p 512] [-n 128] [-t threads]
+//                    [-r repetitions] [--json]
+//
+// pp<p>: tokens/s of one p-token prompt into an empty cache (the logits of its last position,
+// which is what generation needs); tg<n>: tokens/s of n one-token steps from an empty cache,
+// each fed the previous step's argmax. Medians of r runs. Also: load time (mmap + bind + pack),
+// peak RSS after the runs, and for tg the fraction of the bandwidth bound: weight bytes read per
+// token times tokens/s over the streaming-read bandwidth measured in the same run.
+#include <ctt/io/parameter_loader.hpp>
+#include <ctt/io/safetensors.hpp>
+#include <ctt/models/generation.hpp>
+#include <ctt/simd/parallel.hpp>
+
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <numeric>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "e2e_model.hpp"
+
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+using model_type = e2e_model::model;
+
+double seconds_since(clock_type::time_point t) {
+    return std::chrono::duration<double>(clock_type::now() - t).count();
+}
+
+double median(std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    const std::size_t n = v.size();
+    return n % 2 == 1 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+std::uint64_t peak_rss_bytes() {
+    rusage u{};
+    getrusage(RUSAGE_SELF, &u);
+    return static_cast<std::uint64_t>(u.ru_maxrss) * 1024; // kilobytes on Linux
+}
+
+/// Bytes of weights a decode step reads: every parameter but the input embedding table (one
+/// row of it is read), unless the head reads that table too (tied).
+struct weight_bytes_counter {
+    std::uint64_t total = 0;
+    std::uint64_t embedding = 0;
+    template <class T, ctt::tensor_shape S>
+    void parameter(const std::string& name, ctt::tensor_view<T, S> v) {
+        const std::uint64_t bytes = v.size() * sizeof(float);
+        total += bytes;
+        const bool is_embedding = name.find("embed_tokens") != std::string::npos ||
+                                  name.find("wte") != std::string::npos ||
+                                  name.find("wpe") != std::string::npos;
+        if (is_embedding) {
+            embedding += bytes;
+        }
+    }
+    void ignore(const std::string&) {}
+};
+
+/// Streaming-read bandwidth (bytes/s) over a buffer far past the caches, `threads` readers.
+double read_bandwidth(int threads) {
+    const std::size_t floats = std::size_t{64} << 20; // 256 MB
+    std::vector<float> buffer(floats, 1.0f);
+    std::vector<double> runs;
+    for (int r = 0; r < 5; ++r) {
+        const auto start = clock_type::now();
+        std::vector<float> sums(static_cast<std::size_t>(threads), 0.f);
+        ctt::simd::parallel_for(
+            0, static_cast<std::size_t>(threads),
+            [&](std::size_t t) {
+                const std::size_t per = floats / static_cast<std::size_t>(threads);
+                const float* p = buffer.data() + t * per;
+                float acc[16] = {};
+                for (std::size_t i = 0; i + 16 <= per; i += 16) {
+                    for (int j = 0; j < 16; ++j) {
+                        acc[j] += p[i + static_cast<std::size_t>(j)];
+                    }
+                }
+                sums[t] = std::accumulate(acc, acc + 16, 0.f);
+            },
+            threads);
+        const double s = seconds_since(start);
+        if (sums[0] < 0) {
+            std::printf("impossible\n");
+        }
+        runs.push_back(static_cast<double>(floats * sizeof(float)) / s);
+    }
+    return median(runs);
+}
+
+struct options {
+    std::string checkpoint = CTT_E2E_CHECKPOINT;
+    std::string weights = "f32";
+    ctt::index_t prompt = 512;
+    ctt::index_t generate = 128;
+    int threads = ctt::simd::max_threads();
+    int repetitions = 3;
+    bool json = false;
+};
+
+int usage() {
+    std::fprintf(stderr, "usage: bench_e2e [--checkpoint <dir>] [--weights f32] [-p N] [-n N] "
+                         "[-t threads] [-r repetitions] [--json]\n");
+    return 2;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+    options o;
+    for (int i = 1; i < argc; ++i) {
+        const std::string a = argv[i];
+        const auto value = [&]() -> std::string { return i + 1 < argc ? argv[++i] : ""; };
+        if (a == "--checkpoint") {
+            o.checkpoint = value();
+        } else if (a == "--weights") {
+            o.weights = value();
+        } else if (a == "-p") {
+            o.prompt = std::strtoull(value().c_str(), nullptr, 10);
+        } else if (a == "-n") {
+            o.generate = std::strtoull(value().c_str(), nullptr, 10);
+        } else if (a == "-t") {
+            o.threads = std::atoi(value().c_str());
+        } else if (a == "-r") {
+            o.repetitions = std::max(1, std::atoi(value().c_str()));
+        } else if (a == "--json") {
+            o.json = true;
+        } else {
+            return usage();
+        }
+    }
+    if (o.weights != "f32") {
+        std::fprintf(stderr,
+                     "bench_e2e: --weights %s: ctt holds weights in f32 only so far (bf16, f16 "
+                     "and int8 weights are issue #12)\n",
+                     o.weights.c_str());
+        return 2;
+    }
+    ctt::simd::set_num_threads(o.threads);
+
+    auto model = std::make_unique<model_type>();
+    const auto load_start = clock_type::now();
+    {
+        const auto file = ctt::safetensors_file::open(o.checkpoint + "/model.safetensors");
+        ctt::load_parameters(*model, file);
+    }
+    const double load_ms = 1000.0 * seconds_since(load_start);
+
+    constexpr ctt::index_t V = model_type::vocab;
+    std::mt19937 rng(42);
+    std::uniform_int_distribution<std::int32_t> pick(0, static_cast<std::int32_t>(V) - 1);
+    std::vector<std::int32_t> prompt(o.prompt);
+    for (auto& t : prompt) {
+        t = pick(rng);
+    }
+    ctt::tensor<float, ctt::shape<ctt::dyn, V>> logits(1);
+    std::vector<double> pp, tg;
+    for (int r = 0; r < o.repetitions; ++r) {
+        if (o.prompt > 0) {
+            auto session = model->new_session(o.prompt);
+            const auto start = clock_type::now();
+            model->step(session, prompt, logits.view());
+            pp.push_back(static_cast<double>(o.prompt) / seconds_since(start));
+        }
+        if (o.generate > 0) {
+            auto session = model->new_session(o.generate);
+            std::int32_t token = prompt.empty() ? 1 : prompt.front();
+            const auto start = clock_type::now();
+            for (ctt::index_t i = 0; i < o.generate; ++i) {
+                model->step(session, std::span(&token, 1), logits.view());
+                token = static_cast<std::int32_t>(ctt::argmax({logits.data(), V}));
+            }
+            tg.push_back(static_cast<double>(o.generate) / seconds_since(start));
+        }
+    }
+    const std::uint64_t rss = peak_rss_bytes();
+    weight_bytes_counter counter;
+    model->visit_parameters(counter, "");
+    const bool tied = counter.total == counter.embedding || model_type::spec::tie_word_embeddings;
+    const std::uint64_t per_token = counter.total - (tied ? 0 : counter.embedding);
+    const double bandwidth = read_bandwidth(o.threads);
+
+    const std::string name = o.checkpoint.substr(o.checkpoint.find_last_of('/') + 1);
+    const auto report = [&](const std::string& test, double tps, double bound) {
+        if (o.json) {
+            std::printf("{\"model\": \"%s\", \"test\": \"%s\", \"weights\": \"%s\", \"threads\": "
+                        "%d, \"tokens_per_second\": %.3f, \"load_ms\": %.1f, \"peak_rss_bytes\": "
+                        "%llu, \"weight_bytes\": %llu, \"read_bandwidth\": %.4g, "
+                        "\"bandwidth_bound_fraction\": %.4f}\n",
+                        name.c_str(), test.c_str(), o.weights.c_str(), o.threads, tps, load_ms,
+                        static_cast<unsigned long long>(rss),
+                        static_cast<unsigned long long>(counter.total), bandwidth, bound);
+        } else {
+            std::printf("| %-14s | %-7s | %7d | %-6s | %10.2f | %s\n", name.c_str(),
+                        o.weights.c_str(), o.threads, test.c_str(), tps,
+                        bound > 0 ? (std::to_string(bound).substr(0, 4) + " of bound").c_str()
+                                  : "");
+        }
+    };
+    if (!o.json) {
+        std::printf("%s: %.1f MB of weights (%.1f MB read per token), loaded in %.0f ms, peak "
+                    "RSS %.1f MB, read bandwidth %.1f GB/s on %d threads\n",
+                    o.checkpoint.c_str(), static_cast<double>(counter.total) / 1e6,
+                    static_cast<double>(per_token) / 1e6, load_ms, static_cast<double>(rss) / 1e6,
+                    bandwidth / 1e9, o.threads);
+        std::printf("| model          | weights | threads | test   |        t/s |\n");
+    }
+    if (!pp.empty()) {
+        report("pp" + std::to_string(o.prompt), median(pp), 0.0);
+    }
+    if (!tg.empty()) {
+        const double t = median(tg);
+        report("tg" + std::to_string(o.generate), t,
+               t * static_cast<double>(per_token) / bandwidth);
+    }
+    return 0;
+}

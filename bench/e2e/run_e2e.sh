@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# End-to-end table: ctt's bench_e2e_<name> and llama.cpp's llama-bench on the same random
+# weights, at 1 and 2 threads, pp512 and tg128, medians of REPS runs, in one run.
+#
+#   bench/e2e/run_e2e.sh <ctt build dir> <llama.cpp build dir> <checkpoints dir> [out.jsonl]
+#
+# <checkpoints dir> holds llama-160m/ and llama-1.1b/ (ctt-random-checkpoint --preset ...) and
+# llama-160m-f32.gguf, llama-160m-f16.gguf, ... (bench/peers/safetensors_to_gguf.py). The ctt
+# build needs -DCTT_BENCH_CHECKPOINTS="<dir>/llama-160m;<dir>/llama-1.1b". Each line of the
+# output is one JSON object (ctt's and llama-bench's own fields).
+set -euo pipefail
+ctt_build=$1
+llama_build=$2
+ckpt=$3
+out=${4:-e2e.jsonl}
+reps=${REPS:-3}
+: > "$out"
+for model in llama-160m llama-1.1b; do
+  id=${model//[-.]/_}
+  for threads in 1 2; do
+    "$ctt_build/bench/bench_e2e_$id" -t "$threads" -p 512 -n 128 -r "$reps" --json >> "$out"
+    for kind in f32 f16; do
+      "$llama_build/bin/llama-bench" -m "$ckpt/$model-$kind.gguf" -t "$threads" -p 512 -n 128 \
+        -r "$reps" -o jsonl | sed "s/^{/{\"peer\": \"llama.cpp\", \"weights\": \"$kind\", \"model_dir\": \"$model\", /" >> "$out"
+    done
+  done
+done
+echo "wrote $out"
