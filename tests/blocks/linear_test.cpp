@@ -116,3 +116,82 @@ TEST_CASE("pack_weights: a packed model computes what it computed before") {
     model->step(s4, tokens, last.view());
     CHECK(std::memcmp(last.data(), after[10].data(), model_type::vocab * sizeof(float)) == 0);
 }
+
+namespace {
+
+/// A reduced-precision layer computes, bit for bit, what a float layer holding its stored
+/// weights computes.
+template <index_t In, index_t Out, bool Bias, weight_layout Layout>
+void check_reduced(weight_type type) {
+    CAPTURE(In);
+    CAPTURE(Out);
+    CAPTURE(to_string(type));
+    linear<In, Out, Bias, Layout> layer;
+    fill(layer, 7);
+    auto stored = layer;
+    layer.pack(type);
+    CHECK(layer.packed.type() == type);
+    CHECK(layer.packed.bytes() < index_t{4} * In * ((Out + 31) / 32 * 32) + 64);
+    const auto w = layer.packed.widened(); // [In, Out]
+    for (index_t i = 0; i < In; ++i) {
+        for (index_t o = 0; o < Out; ++o) {
+            if constexpr (Layout == weight_layout::out_in) {
+                stored.weight(o, i) = w[i * Out + o];
+            } else {
+                stored.weight(i, o) = w[i * Out + o];
+            }
+        }
+    }
+    stored.pack();
+    constexpr index_t rows = 9;
+    tensor<float, shape<dyn, In>> x(rows);
+    std::mt19937 rng(11);
+    std::normal_distribution<float> normal(0.f, 1.f);
+    for (index_t i = 0; i < x.size(); ++i) {
+        x.data()[i] = normal(rng);
+    }
+    tensor<float, shape<dyn, Out>> a(rows), b(rows), one(1);
+    layer.forward(tensor_view<const float, shape<dyn, In>>(x.view()), a.view());
+    stored.forward(tensor_view<const float, shape<dyn, In>>(x.view()), b.view());
+    CHECK(std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0);
+    layer.forward(tensor_view<const float, shape<dyn, In>>(x.view().rows(2, 1)), one.view());
+    CHECK(std::memcmp(one.data(), b[2].data(), Out * sizeof(float)) == 0);
+}
+
+struct small_llama_int8 : small_llama {
+    static constexpr weight_type weight_storage = weight_type::int8;
+};
+
+} // namespace
+
+TEST_CASE("linear in bf16, f16 and int8: the float product of the weights it stores") {
+    for (const auto type : {weight_type::bf16, weight_type::f16, weight_type::int8}) {
+        check_reduced<33, 70, true, weight_layout::out_in>(type);
+        check_reduced<257, 31, false, weight_layout::in_out>(type);
+        check_reduced<100, 129, true, weight_layout::out_in>(type);
+    }
+}
+
+TEST_CASE("a model's weight_storage: the type its layers are packed in, close to f32") {
+    using f32_model = llama<small_llama>;
+    using int8_model = llama<small_llama_int8>;
+    static_assert(default_weights<f32_model> == weight_type::f32);
+    static_assert(default_weights<int8_model> == weight_type::int8);
+    auto a = test::random_model<f32_model>();
+    auto b = test::random_model<int8_model>();
+    pack_weights(*a);
+    pack_weights(*b);
+    CHECK(a->layers()[0].attention.out.packed.type() == weight_type::f32);
+    CHECK(b->layers()[0].attention.out.packed.type() == weight_type::int8);
+    CHECK(b->layers()[1].attention.projection.k.packed.type() == weight_type::int8);
+    const auto tokens = test::random_tokens(11, f32_model::vocab, 9);
+    tensor<float, shape<dyn, f32_model::vocab>> la(11), lb(11);
+    auto sa = a->new_session(11);
+    auto sb = b->new_session(11);
+    a->step(sa, tokens, la.view());
+    b->step(sb, tokens, lb.view());
+    // The same random weights (one seed), quantised: close, and not equal.
+    const double d = test::max_diff({la.data(), la.size()}, {lb.data(), lb.size()});
+    CHECK(d > 0);
+    CHECK(d < 0.05);
+}

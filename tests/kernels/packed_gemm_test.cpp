@@ -2,7 +2,10 @@
 // any row count of two or more (the same arithmetic per element), every row bit-identical to
 // that row alone through the one-row path (batch invariance), any thread count giving the same
 // bits, and all of them within the GEMM's error bound of the scalar twin, over odd sizes, both
-// weight layouts, alpha, accumulation and bias.
+// weight layouts, alpha, accumulation and bias. Reduced-precision storage (bf16, f16, int8) is
+// checked against its own scalar twin: the matrix it must hold (rounded to nearest even, or
+// quantised per block of 32 along k), whose float product every call must give bit for bit.
+#include <ctt/io/half.hpp>
 #include <ctt/kernels/gemm.hpp>
 #include <ctt/kernels/packed_gemm.hpp>
 #include <ctt/kernels/reference/gemm.hpp>
@@ -13,6 +16,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 #include <vector>
 
 using ctt::index_t;
@@ -42,20 +46,89 @@ struct packed_case {
     bool with_bias;
 };
 
-void check(const packed_case& t) {
+/// The scalar twin of the storage: `op(B)` (`[k, n]`) as `type` holds it, widened back.
+std::vector<float> stored_twin(const std::vector<float>& b, index_t k, index_t n, index_t ldb,
+                               transpose tb, ctt::weight_type type) {
+    std::vector<float> out(k * n);
+    const auto at = [&](index_t p, index_t j) {
+        return tb == transpose::no ? b[p * ldb + j] : b[j * ldb + p];
+    };
+    for (index_t j = 0; j < n; ++j) {
+        for (index_t g = 0; g < k; g += 32) {
+            const index_t end = std::min(k, g + 32);
+            float amax = 0.f;
+            bool finite = true;
+            for (index_t p = g; p < end; ++p) {
+                amax = std::max(amax, std::fabs(at(p, j)));
+                finite = finite && std::isfinite(at(p, j));
+            }
+            const float d = amax / 127.f;
+            for (index_t p = g; p < end; ++p) {
+                const float w = at(p, j);
+                float stored = w;
+                switch (type) {
+                case ctt::weight_type::f32:
+                    break;
+                case ctt::weight_type::bf16:
+                    stored = ctt::bf16_to_float(ctt::float_to_bf16(w));
+                    break;
+                case ctt::weight_type::f16:
+                    stored = ctt::fp16_to_float(ctt::float_to_fp16(w));
+                    break;
+                case ctt::weight_type::int8: {
+                    if (!finite) {
+                        stored = std::numeric_limits<float>::quiet_NaN();
+                        break;
+                    }
+                    const float q = d > 0.f ? std::nearbyint(w * (1.f / d)) : 0.f;
+                    CHECK(std::fabs(q) <= 127.f);
+                    stored = static_cast<float>(static_cast<int>(q)) * d; // an integer: no -0
+                    break;
+                }
+                }
+                out[p * n + j] = stored;
+            }
+        }
+    }
+    return out;
+}
+
+void check(const packed_case& t, ctt::weight_type type = ctt::weight_type::f32) {
     CAPTURE(t.m);
     CAPTURE(t.n);
     CAPTURE(t.k);
     CAPTURE(t.tb == transpose::yes);
-    const index_t ldb = t.tb == transpose::no ? t.n : t.k;
+    CAPTURE(ctt::to_string(type));
+    const index_t ldb0 = t.tb == transpose::no ? t.n : t.k;
     const auto a = random_values(t.m * t.k, 1);
-    const auto b = random_values((t.tb == transpose::no ? t.k : t.n) * ldb, 2);
+    const auto b0 = random_values((t.tb == transpose::no ? t.k : t.n) * ldb0, 2);
     const auto bias = random_values(t.n, 3);
     const auto c0 = random_values(t.m * t.n, 4);
     const float* bias_ptr = t.with_bias ? bias.data() : nullptr;
-    const ctt::kernels::packed_matrix packed(t.k, t.n, b.data(), ldb, t.tb);
+    const ctt::kernels::packed_matrix packed(t.k, t.n, b0.data(), ldb0, t.tb, type);
     CHECK(packed.rows() == t.k);
     CHECK(packed.cols() == t.n);
+    CHECK(packed.type() == type);
+    // Reduced storage: it holds exactly its twin's matrix, and everything below is checked on
+    // that matrix ([k, n]); f32 is checked on B itself, in its own layout.
+    const bool reduced = type != ctt::weight_type::f32;
+    const auto b = reduced ? stored_twin(b0, t.k, t.n, ldb0, t.tb, type) : b0;
+    const transpose tb = reduced ? transpose::no : t.tb;
+    const index_t ldb = reduced ? t.n : ldb0;
+    if (reduced) {
+        CHECK(same_bits(packed.widened(), b));
+        if (type == ctt::weight_type::int8) {
+            // Quantisation error: at most half a step of the block's scale.
+            int far = 0;
+            for (index_t p = 0; p < t.k; ++p) {
+                for (index_t j = 0; j < t.n; ++j) {
+                    const float w = t.tb == transpose::no ? b0[p * ldb0 + j] : b0[j * ldb0 + p];
+                    far += std::fabs(w - b[p * t.n + j]) > 0.5f / 127.f * 1.0001f ? 1 : 0;
+                }
+            }
+            CHECK(far == 0);
+        }
+    }
 
     auto c = c0;
     ctt::kernels::gemm_packed(t.m, a.data(), t.k, packed, c.data(), t.n, t.alpha, t.accumulate,
@@ -63,7 +136,7 @@ void check(const packed_case& t) {
     // The unpacked GEMM, through its loop nest (rows >= 2: m == 1 with [n, k] takes its gemv).
     if (t.m >= 2) {
         auto unpacked = c0;
-        ctt::kernels::detail::gemm_dispatch(t.m, t.n, t.k, a.data(), t.k, b.data(), ldb, t.tb,
+        ctt::kernels::detail::gemm_dispatch(t.m, t.n, t.k, a.data(), t.k, b.data(), ldb, tb,
                                             unpacked.data(), t.n, t.alpha, t.accumulate, bias_ptr);
         CHECK(same_bits(c, unpacked));
     }
@@ -77,14 +150,14 @@ void check(const packed_case& t) {
     }
     // The scalar twin, within the GEMM's bound.
     auto ref = c0;
-    ctt::kernels::reference::gemm(t.m, t.n, t.k, a.data(), t.k, b.data(), ldb, t.tb, ref.data(),
-                                  t.n, t.alpha, t.accumulate, bias_ptr);
+    ctt::kernels::reference::gemm(t.m, t.n, t.k, a.data(), t.k, b.data(), ldb, tb, ref.data(), t.n,
+                                  t.alpha, t.accumulate, bias_ptr);
     int bad = 0;
     for (index_t i = 0; i < t.m; ++i) {
         for (index_t j = 0; j < t.n; ++j) {
             double magnitude = 0;
             for (index_t p = 0; p < t.k; ++p) {
-                const float bv = t.tb == transpose::no ? b[p * ldb + j] : b[j * ldb + p];
+                const float bv = tb == transpose::no ? b[p * ldb + j] : b[j * ldb + p];
                 magnitude += std::abs(static_cast<double>(a[i * t.k + p]) * bv);
             }
             magnitude = std::abs(t.alpha) * magnitude + (t.with_bias ? std::abs(bias[j]) : 0) +
@@ -113,28 +186,76 @@ TEST_CASE("gemm_packed: the unpacked GEMM's bits, each row alone, the twin's val
     }
 }
 
+TEST_CASE("gemm_packed with bf16, f16 and int8 weights: the twin's matrix, its float bits") {
+    for (const auto type :
+         {ctt::weight_type::bf16, ctt::weight_type::f16, ctt::weight_type::int8}) {
+        for (const transpose tb : {transpose::yes, transpose::no}) {
+            for (const index_t m : {1, 2, 15, 29}) {
+                for (const index_t n : {1, 33, 70}) {
+                    for (const index_t k : {1, 7, 31, 33, 257}) {
+                        check({m, n, k, tb, 1.f, false, false}, type);
+                    }
+                }
+            }
+            check({37, 129, 300, tb, 0.5f, true, true}, type);
+            check({1, 517, 600, tb, -1.25f, true, true}, type);
+        }
+    }
+}
+
+TEST_CASE("reduced-precision weights: NaN and infinity propagate as values") {
+    const index_t k = 40, n = 20;
+    auto b = random_values(k * n, 9); // [n, k]
+    b[3 * k + 5] = std::numeric_limits<float>::infinity();
+    b[7 * k + 35] = std::numeric_limits<float>::quiet_NaN();
+    const auto x = random_values(k, 10);
+    for (const auto type : {ctt::weight_type::f32, ctt::weight_type::bf16, ctt::weight_type::f16,
+                            ctt::weight_type::int8}) {
+        CAPTURE(ctt::to_string(type));
+        const ctt::kernels::packed_matrix packed(k, n, b.data(), k, transpose::yes, type);
+        std::vector<float> y(n);
+        ctt::kernels::gemv_packed(x.data(), packed, y.data());
+        CHECK(!std::isfinite(y[3]));
+        CHECK(std::isnan(y[7]));
+        CHECK(std::isfinite(y[0]));
+        const auto w = packed.widened();
+        if (type == ctt::weight_type::int8) {
+            // The whole block of 32 that holds a non-finite weight is NaN; its neighbours are not.
+            CHECK(std::isnan(w[0 * n + 3]));
+            CHECK(std::isnan(w[32 * n + 7]));
+            CHECK(std::isfinite(w[32 * n + 3]));
+        } else {
+            CHECK(std::isinf(w[5 * n + 3]));
+        }
+    }
+}
+
 TEST_CASE("gemm_packed and gemv_packed give the same bits for 1, 2 and 3 threads") {
     const index_t m = 45, n = 700, k = 777; // past every threading threshold
     const auto a = random_values(m * k, 5);
     const auto b = random_values(n * k, 6);
     const auto bias = random_values(n, 7);
-    const ctt::kernels::packed_matrix packed(k, n, b.data(), k, transpose::yes);
-    std::vector<std::vector<float>> results;
-    std::vector<std::vector<float>> rows;
-    const int before = ctt::simd::max_threads();
-    for (const int threads : {1, 2, 3}) {
-        ctt::simd::set_num_threads(threads);
-        std::vector<float> c(m * n);
-        ctt::kernels::gemm_packed(m, a.data(), k, packed, c.data(), n, 1.f, false, bias.data());
-        results.push_back(c);
-        std::vector<float> row(n);
-        ctt::kernels::gemv_packed(a.data(), packed, row.data(), 1.f, false, bias.data());
-        rows.push_back(row);
+    for (const auto type : {ctt::weight_type::f32, ctt::weight_type::bf16, ctt::weight_type::f16,
+                            ctt::weight_type::int8}) {
+        CAPTURE(ctt::to_string(type));
+        const ctt::kernels::packed_matrix packed(k, n, b.data(), k, transpose::yes, type);
+        std::vector<std::vector<float>> results;
+        std::vector<std::vector<float>> rows;
+        const int before = ctt::simd::max_threads();
+        for (const int threads : {1, 2, 3}) {
+            ctt::simd::set_num_threads(threads);
+            std::vector<float> c(m * n);
+            ctt::kernels::gemm_packed(m, a.data(), k, packed, c.data(), n, 1.f, false, bias.data());
+            results.push_back(c);
+            std::vector<float> row(n);
+            ctt::kernels::gemv_packed(a.data(), packed, row.data(), 1.f, false, bias.data());
+            rows.push_back(row);
+        }
+        ctt::simd::set_num_threads(before);
+        CHECK(same_bits(results[0], results[1]));
+        CHECK(same_bits(results[0], results[2]));
+        CHECK(same_bits(rows[0], rows[1]));
+        CHECK(same_bits(rows[0], rows[2]));
+        CHECK(std::memcmp(rows[0].data(), results[0].data(), n * sizeof(float)) == 0);
     }
-    ctt::simd::set_num_threads(before);
-    CHECK(same_bits(results[0], results[1]));
-    CHECK(same_bits(results[0], results[2]));
-    CHECK(same_bits(rows[0], rows[1]));
-    CHECK(same_bits(rows[0], rows[2]));
-    CHECK(std::memcmp(rows[0].data(), results[0].data(), n * sizeof(float)) == 0);
 }

@@ -10,6 +10,7 @@
 
 #include "ctt/core/shape_messages.hpp"
 #include "ctt/core/tensor.hpp"
+#include "ctt/core/weight_type.hpp"
 #include "ctt/kernels/gemm.hpp"
 #include "ctt/kernels/packed_gemm.hpp"
 
@@ -45,17 +46,19 @@ struct linear {
     tensor<float, detail::linear_weight_shape<In, Out, Layout>> weight; ///< released once packed
     [[no_unique_address]] std::conditional_t<Bias, tensor<float, shape<Out>>, detail::absent> bias;
     /// The weight in the GEMM's sliver layout, once `pack()` ran (`load_parameters` packs every
-    /// linear layer after loading): no packing per call, and one row reads it in place.
+    /// linear layer as it loads): no packing per call, and one row reads it in place.
     kernels::packed_matrix packed;
 
-    /// Moves the weight into the GEMM's layout (and frees the checkpoint layout).
-    void pack() {
+    /// Moves the weight into the GEMM's layout, stored as `type` (and frees the checkpoint
+    /// layout). The bias stays `float`.
+    void pack(weight_type type = weight_type::f32) {
         if (is_packed()) {
             return;
         }
         constexpr bool out_in = Layout == weight_layout::out_in;
-        packed = kernels::packed_matrix(In, Out, weight.data(), out_in ? In : Out,
-                                        out_in ? kernels::transpose::yes : kernels::transpose::no);
+        packed =
+            kernels::packed_matrix(In, Out, weight.data(), out_in ? In : Out,
+                                   out_in ? kernels::transpose::yes : kernels::transpose::no, type);
         weight.release();
     }
     [[nodiscard]] bool is_packed() const noexcept { return !packed.empty(); }
@@ -92,16 +95,17 @@ struct linear {
         }
     }
 
-    /// Binds `weight` and `bias`; a visitor that loads weights (`after_loading`) packs the
-    /// layer once everything is read and the model's own load-time transforms ran.
+    /// Binds `weight` and `bias`; a visitor that loads weights (`pack_when_loaded`) packs the
+    /// layer in the weight type it chooses, as soon as its weight is read (or once the model's
+    /// own load-time transforms ran, for a model that has some).
     template <class Visitor>
     void visit_parameters(Visitor& v, const std::string& prefix) {
         v.parameter(prefix + "weight", weight.view());
         if constexpr (Bias) {
             v.parameter(prefix + "bias", bias.view());
         }
-        if constexpr (requires { v.after_loading(std::function<void()>{}); }) {
-            v.after_loading([this] { pack(); });
+        if constexpr (requires { v.pack_when_loaded(std::function<void(weight_type)>{}); }) {
+            v.pack_when_loaded([this](weight_type type) { pack(type); });
         }
     }
 };

@@ -24,6 +24,7 @@
 
 #include "ctt/core/errors.hpp"
 #include "ctt/core/tensor_view.hpp"
+#include "ctt/core/weight_type.hpp"
 #include "ctt/io/safetensors.hpp"
 
 namespace ctt {
@@ -31,8 +32,13 @@ namespace ctt {
 /** @brief A parameter visitor that reads each visited tensor from a safetensors file. */
 class parameter_loader {
 public:
-    explicit parameter_loader(const safetensors_file& file)
-        : file_(file) {}
+    /// Packs linear layers as `type`, each as soon as it is read; with `defer_packing`, only
+    /// in `run_after_loading` (a model that transforms weights at load needs them unpacked).
+    explicit parameter_loader(const safetensors_file& file, weight_type type = weight_type::f32,
+                              bool defer_packing = false)
+        : file_(file)
+        , type_(type)
+        , defer_(defer_packing) {}
 
     /// Reads tensor `name` into `dst`; a mismatch of shape is recorded and reported by finish().
     template <class T, tensor_shape S>
@@ -60,17 +66,26 @@ public:
     /// Accepts tensor `name` in the checkpoint without reading it.
     void ignore(const std::string& name) { ignored_.insert(name); }
 
-    /// Work to run once every tensor is read and the model's `finish_loading` ran (linear
-    /// layers pack their weights).
-    void after_loading(std::function<void()> f) { after_loading_.push_back(std::move(f)); }
+    /// A linear layer whose weight was just visited: packed now in the loader's weight type
+    /// (so one layer at a time is held in `float`), or after the model's `finish_loading`.
+    void pack_when_loaded(std::function<void(weight_type)> pack) {
+        if (defer_) {
+            after_loading_.push_back(std::move(pack));
+        } else {
+            pack(type_);
+        }
+    }
 
-    /// Runs the `after_loading` work, once.
+    /// Packs the deferred layers, once.
     void run_after_loading() {
         for (auto& f : after_loading_) {
-            f();
+            f(type_);
         }
         after_loading_.clear();
     }
+
+    /// The weight type linear layers are packed in.
+    [[nodiscard]] weight_type weights() const noexcept { return type_; }
 
     /// Number of elements read so far.
     [[nodiscard]] std::size_t loaded_tensors() const noexcept { return visited_.size(); }
@@ -107,39 +122,58 @@ public:
 
 private:
     const safetensors_file& file_;
+    weight_type type_ = weight_type::f32;
+    bool defer_ = false;
     std::set<std::string, std::less<>> visited_;
     std::set<std::string, std::less<>> ignored_;
     std::vector<std::string> missing_;
     std::vector<std::string> problems_;
-    std::vector<std::function<void()>> after_loading_;
+    std::vector<std::function<void(weight_type)>> after_loading_;
 };
 
-/**
- * @brief Loads every parameter of `model` from `file`; throws `io_error` on any mismatch.
- *
- * Then calls `model.finish_loading()` when the model has one: the load-time transforms of a
- * checkpoint's layout (per-head fused QKV rows reordered, tables built from loaded weights).
- */
 namespace detail {
-/// A visitor that reads nothing and collects the layers' `after_loading` work (`pack_weights`).
+/// A visitor that reads nothing and collects the linear layers' packing (`pack_weights`).
 struct weight_packer {
-    std::vector<std::function<void()>> work;
+    std::vector<std::function<void(weight_type)>> work;
     template <class T, tensor_shape S>
     void parameter(const std::string&, tensor_view<T, S>) {}
     void ignore(const std::string&) {}
-    void after_loading(std::function<void()> f) { work.push_back(std::move(f)); }
-    void run() {
+    void pack_when_loaded(std::function<void(weight_type)> f) { work.push_back(std::move(f)); }
+    void run(weight_type type) {
         for (auto& f : work) {
-            f();
+            f(type);
         }
         work.clear();
     }
 };
 } // namespace detail
 
+/// The weight type a model packs its linear layers in by default: `Model::weight_storage` (its
+/// configuration's `weight_storage`, see `ctt_add_hf_model(... WEIGHTS ...)`), else `f32`.
 template <class Model>
-void load_parameters(Model& model, const safetensors_file& file) {
-    parameter_loader loader(file);
+inline constexpr weight_type default_weights = [] {
+    if constexpr (requires { Model::weight_storage; }) {
+        return static_cast<weight_type>(Model::weight_storage);
+    } else {
+        return weight_type::f32;
+    }
+}();
+
+/**
+ * @brief Loads every parameter of `model` from `file` (throws `io_error` naming every missing,
+ *        unexpected or mis-shaped tensor), runs the model's load-time transforms, and packs its
+ *        linear layers as `weights`: each layer as soon as it is read, so that a bf16 or int8
+ *        model never holds more than one layer in `float`. A model whose `finish_loading`
+ *        rewrites projection weights (`Model::transforms_weights_at_load`) is packed after it.
+ */
+template <class Model>
+void load_parameters(Model& model, const safetensors_file& file,
+                     weight_type weights = default_weights<Model>) {
+    bool defer = false;
+    if constexpr (requires { Model::transforms_weights_at_load; }) {
+        defer = Model::transforms_weights_at_load;
+    }
+    parameter_loader loader(file, weights, defer);
     model.visit_parameters(loader, std::string{});
     loader.finish();
     if constexpr (requires { model.finish_loading(); }) {
@@ -154,10 +188,10 @@ void load_parameters(Model& model, const safetensors_file& file) {
  *        `load_parameters` leaves them in. Call it after any load-time transform of the model.
  */
 template <class Model>
-void pack_weights(Model& model) {
+void pack_weights(Model& model, weight_type weights = default_weights<Model>) {
     detail::weight_packer p;
     model.visit_parameters(p, std::string{});
-    p.run();
+    p.run(weights);
 }
 
 /** @brief Counts the elements of every parameter a module visits (a visitor). */

@@ -1,14 +1,23 @@
 #pragma once
 /**
  * @file
- * @brief A weight matrix packed once into the GEMM's sliver layout, and the products that read
- *        it in place: `gemm_packed` (prompt processing, many rows) and its one-row form (decode),
- *        which mirrors the micro-kernel's arithmetic element for element.
+ * @brief A weight matrix packed once into the GEMM's sliver layout, in `f32`, `bf16`, `f16` or
+ *        block-scaled `int8`, and the products that read it in place: `gemm_packed` (prompt
+ *        processing, many rows) and its one-row form (decode), which mirrors the micro-kernel's
+ *        arithmetic element for element.
  *
  * `packed_matrix` holds `op(B)` (`[k, n]`) as `k / kc` blocks of `ceil(n / nr)` slivers, each
- * sliver `kc x nr` floats, k-major: exactly what `pack_b` writes for one `(jc, pc)` block, for
- * every block at once. The GEMM then never packs B (no gathers for `[out, in]` weights, no
- * copies), and the one-row product reads the same bytes sequentially.
+ * sliver `kc x nr` elements, k-major: exactly what `pack_b` writes for one `(jc, pc)` block, for
+ * every block at once, in the storage type. The GEMM then never packs B (no gathers for
+ * `[out, in]` weights, no copies), and the one-row product reads the same bytes sequentially.
+ *
+ * Reduced precision: weights are widened to `float` in registers, exactly (`simd/widen.hpp`);
+ * an `int8` weight is `float(q) * scale`, one rounded product, with one scale per column and
+ * block of 32 along k (`int8_block`). Activations and accumulation stay `float`. The one-row
+ * path widens while it streams the weights (decode reads half or a quarter of the bytes); the
+ * many-row path widens each sliver once per block of A rows into a buffer in L1 and runs the
+ * `float` micro-kernel on it, so the conversion costs under 1% of the multiply-adds. Either
+ * way the result is bit-identical to the `float` product on the widened matrix (`widened()`).
  *
  * Determinism: every output element is `fma(alpha, acc_b, c)` over the k blocks `b` in order,
  * `acc_b` one fused multiply-add chain over the block's k in order, starting from zero, with the
@@ -19,56 +28,259 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <memory>
+#include <new>
+#include <type_traits>
+#include <vector>
 
+#include "ctt/core/errors.hpp"
 #include "ctt/core/tensor.hpp"
+#include "ctt/core/weight_type.hpp"
+#include "ctt/io/half.hpp"
 #include "ctt/kernels/detail/gemm_kernel.hpp"
 #include "ctt/simd/parallel.hpp"
+#include "ctt/simd/widen.hpp"
 
 namespace ctt::kernels {
 
 /// `op(B)` (`[k, n]`), packed once into `nr`-column slivers per `kc` block of k.
 class packed_matrix {
+    using blk = detail::gemm_blocking;
+    static_assert(blk::kc % int8_block == 0, "packed_matrix: kc must hold whole int8 blocks");
+
 public:
     packed_matrix() = default;
 
-    /// Packs `op(B)`: `B[k, n]` for `transpose::no`, `B[n, k]` read transposed for `yes`.
-    packed_matrix(index_t k, index_t n, const float* b, index_t ldb, transpose tb)
+    /// Packs `op(B)`: `B[k, n]` for `transpose::no`, `B[n, k]` read transposed for `yes`, and
+    /// stores it as `type` (rounded to nearest even for `bf16`/`f16`; quantised for `int8`).
+    packed_matrix(index_t k, index_t n, const float* b, index_t ldb, transpose tb,
+                  weight_type type = weight_type::f32)
         : k_(k)
         , n_(n)
-        , n_padded_((n + detail::gemm_blocking::nr - 1) / detail::gemm_blocking::nr *
-                    detail::gemm_blocking::nr)
-        , data_(k * n_padded_) {
-        using blk = detail::gemm_blocking;
+        , n_padded_((n + blk::nr - 1) / blk::nr * blk::nr)
+        , type_(type) {
+        const std::size_t bytes = static_cast<std::size_t>(k_ * n_padded_) * element_bytes(type);
+        data_.reset(static_cast<std::byte*>(
+            ::operator new (std::max<std::size_t>(bytes, 64), std::align_val_t{64})));
+        if (type == weight_type::int8) {
+            scales_.assign(groups() * n_padded_, 0.f);
+        }
+        detail::gemm_workspace scratch; // pack_b stores aligned
+        float* sliver = scratch.reserve(blk::kc * blk::nr);
         for (index_t pc = 0; pc < k; pc += blk::kc) {
             const index_t kc = std::min(blk::kc, k - pc);
-            const float* block = tb == transpose::no ? b + pc * ldb : b + pc;
-            detail::pack_b(kc, n, block, ldb, tb, data_.data() + pc * n_padded_);
+            for (index_t j = 0; j < n; j += blk::nr) {
+                const index_t cols = std::min(blk::nr, n - j);
+                const float* src = tb == transpose::no ? b + pc * ldb + j : b + j * ldb + pc;
+                detail::pack_b(kc, cols, src, ldb, tb, sliver);
+                store_sliver(pc, j, kc, sliver);
+            }
         }
     }
+
+    packed_matrix(const packed_matrix& other)
+        : k_(other.k_)
+        , n_(other.n_)
+        , n_padded_(other.n_padded_)
+        , type_(other.type_)
+        , data_(allocate(other.storage_bytes()))
+        , scales_(other.scales_) {
+        std::copy_n(other.data_.get(), storage_bytes(), data_.get());
+    }
+    packed_matrix(packed_matrix&&) noexcept = default;
+    packed_matrix& operator=(const packed_matrix& other) {
+        if (this != &other) {
+            packed_matrix copy(other);
+            *this = std::move(copy);
+        }
+        return *this;
+    }
+    packed_matrix& operator=(packed_matrix&&) noexcept = default;
+    ~packed_matrix() = default;
 
     [[nodiscard]] index_t rows() const noexcept { return k_; } ///< k
     [[nodiscard]] index_t cols() const noexcept { return n_; } ///< n
     [[nodiscard]] bool empty() const noexcept { return k_ == 0 || n_ == 0; }
-    [[nodiscard]] index_t bytes() const noexcept { return data_.size() * sizeof(float); }
+    [[nodiscard]] weight_type type() const noexcept { return type_; }
+    /// Bytes of storage: the elements and, for `int8`, the scales.
+    [[nodiscard]] index_t bytes() const noexcept {
+        return k_ * n_padded_ * element_bytes(type_) + scales_.size() * sizeof(float);
+    }
 
-    /// The slivers of columns `[j, ...)` (j a multiple of nr) in the k block starting at `pc`.
-    [[nodiscard]] const float* block(index_t pc, index_t j) const noexcept {
-        const index_t kc = std::min(detail::gemm_blocking::kc, k_ - pc);
-        return data_.data() + pc * n_padded_ + j * kc;
+    /// The stored elements of the slivers of columns `[j, ...)` (j a multiple of nr) in the k
+    /// block starting at `pc`; `E` is `float`, `std::uint16_t` (bf16, f16) or `std::int8_t`.
+    template <class E = float>
+    [[nodiscard]] const E* block(index_t pc, index_t j) const noexcept {
+        const index_t kc = std::min(blk::kc, k_ - pc);
+        return reinterpret_cast<const E*>(data_.get()) + pc * n_padded_ + j * kc;
+    }
+
+    /// `int8`: the `nr` scales of the slivers of columns `[j, ...)` for k block `g` of 32.
+    [[nodiscard]] const float* scales(index_t g, index_t j) const noexcept {
+        return scales_.data() + g * n_padded_ + j;
+    }
+
+    /// The `kc x nr` floats the kernels read for one sliver (widened, scaled), into `out`.
+    void widen_sliver(index_t pc, index_t j, float* out) const noexcept {
+        constexpr index_t nr = blk::nr;
+        constexpr index_t lanes = detail::lanes;
+        const index_t kc = std::min(blk::kc, k_ - pc);
+        switch (type_) {
+        case weight_type::f32:
+            std::copy_n(block<float>(pc, j), kc * nr, out);
+            return;
+        case weight_type::bf16:
+        case weight_type::f16: {
+            const std::uint16_t* src = block<std::uint16_t>(pc, j);
+            const bool bf = type_ == weight_type::bf16;
+            for (index_t i = 0; i < kc * nr; i += lanes) {
+                (bf ? simd::widen_bf16(src + i) : simd::widen_f16(src + i)).store_aligned(out + i);
+            }
+            return;
+        }
+        case weight_type::int8: {
+            const std::int8_t* src = block<std::int8_t>(pc, j);
+            for (index_t p = 0; p < kc; ++p) {
+                const float* s = scales((pc + p) / int8_block, j);
+                for (index_t v = 0; v < nr; v += lanes) {
+                    (simd::widen_i8(src + p * nr + v) * detail::fbatch::load_unaligned(s + v))
+                        .store_aligned(out + p * nr + v);
+                }
+            }
+            return;
+        }
+        }
+    }
+
+    /// `op(B)` as the kernels read it, `[k, n]` row-major: the `float` matrix whose product
+    /// every call reproduces bit for bit (the scalar twin's input).
+    [[nodiscard]] std::vector<float> widened() const {
+        std::vector<float> out(k_ * n_);
+        detail::gemm_workspace scratch;
+        float* buf = scratch.reserve(blk::kc * blk::nr);
+        for (index_t pc = 0; pc < k_; pc += blk::kc) {
+            const index_t kc = std::min(blk::kc, k_ - pc);
+            for (index_t j = 0; j < n_; j += blk::nr) {
+                widen_sliver(pc, j, buf);
+                for (index_t p = 0; p < kc; ++p) {
+                    for (index_t c = j; c < std::min(n_, j + blk::nr); ++c) {
+                        out[(pc + p) * n_ + c] = buf[p * blk::nr + (c - j)];
+                    }
+                }
+            }
+        }
+        return out;
     }
 
 private:
+    struct aligned_delete {
+        void operator()(std::byte* p) const noexcept {
+            ::operator delete (p, std::align_val_t{64});
+        }
+    };
+
+    using storage = std::unique_ptr<std::byte, aligned_delete>;
+
+    [[nodiscard]] std::size_t storage_bytes() const noexcept {
+        return static_cast<std::size_t>(k_ * n_padded_) * element_bytes(type_);
+    }
+    static storage allocate(std::size_t bytes) {
+        return storage(static_cast<std::byte*>(
+            ::operator new (std::max<std::size_t>(bytes, 64), std::align_val_t{64})));
+    }
+
+    [[nodiscard]] index_t groups() const noexcept { return (k_ + int8_block - 1) / int8_block; }
+
+    /// Stores one packed `kc x nr` float sliver in the storage type.
+    void store_sliver(index_t pc, index_t j, index_t kc, const float* sliver) {
+        constexpr index_t nr = blk::nr;
+        std::byte* base = data_.get() + (pc * n_padded_ + j * kc) * element_bytes(type_);
+        switch (type_) {
+        case weight_type::f32:
+            std::copy_n(sliver, kc * nr, reinterpret_cast<float*>(base));
+            return;
+        case weight_type::bf16:
+        case weight_type::f16: {
+            auto* dst = reinterpret_cast<std::uint16_t*>(base);
+            const bool bf = type_ == weight_type::bf16;
+            for (index_t i = 0; i < kc * nr; ++i) {
+                dst[i] = bf ? float_to_bf16(sliver[i]) : float_to_fp16(sliver[i]);
+            }
+            return;
+        }
+        case weight_type::int8: {
+            auto* dst = reinterpret_cast<std::int8_t*>(base);
+            for (index_t g0 = 0; g0 < kc; g0 += int8_block) {
+                const index_t g1 = std::min(kc, g0 + int8_block);
+                float* s = scales_.data() + ((pc + g0) / int8_block) * n_padded_ + j;
+                for (index_t c = 0; c < nr; ++c) {
+                    float amax = 0.f;
+                    bool finite = true;
+                    for (index_t p = g0; p < g1; ++p) {
+                        const float w = sliver[p * nr + c];
+                        finite = finite && std::isfinite(w);
+                        amax = std::max(amax, std::fabs(w));
+                    }
+                    // A non-finite weight makes its whole block NaN (0 * NaN): it propagates as
+                    // a value, as it would in f32, and never reaches a float-to-int conversion.
+                    const float d = finite ? amax / 127.f : std::numeric_limits<float>::quiet_NaN();
+                    const float inv = finite && d > 0.f ? 1.f / d : 0.f;
+                    s[c] = d;
+                    for (index_t p = g0; p < g1; ++p) {
+                        const float x = finite ? sliver[p * nr + c] * inv : 0.f;
+                        dst[p * nr + c] =
+                            static_cast<std::int8_t>(std::clamp(std::nearbyint(x), -127.f, 127.f));
+                    }
+                }
+            }
+            return;
+        }
+        }
+    }
+
     index_t k_ = 0;
     index_t n_ = 0;
     index_t n_padded_ = 0;
-    tensor<float, shape<dyn>> data_;
+    weight_type type_ = weight_type::f32;
+    storage data_;
+    std::vector<float> scales_;
 };
 
 namespace detail {
 
-/// The one-row product over slivers `[s0, s1)`: each lane of each sliver is the micro-kernel's
-/// chain for that element. `S` slivers run together to hide the FMA latency.
-template <index_t S>
+/// A second per-thread buffer: one widened sliver (`kc x nr` floats) for reduced-precision B.
+inline gemm_workspace& sliver_workspace() {
+    thread_local gemm_workspace workspace;
+    return workspace;
+}
+
+/// One register of sliver `s`, row `p`, register `v` of a block, widened (`int8`: before the
+/// scale).
+template <weight_type W>
+inline fbatch load_packed(const void* block, index_t offset) noexcept {
+    if constexpr (W == weight_type::f32) {
+        return fbatch::load_aligned(static_cast<const float*>(block) + offset);
+    } else if constexpr (W == weight_type::bf16) {
+        return simd::widen_bf16(static_cast<const std::uint16_t*>(block) + offset);
+    } else if constexpr (W == weight_type::f16) {
+        return simd::widen_f16(static_cast<const std::uint16_t*>(block) + offset);
+    } else {
+        return simd::widen_i8(static_cast<const std::int8_t*>(block) + offset);
+    }
+}
+
+template <weight_type W>
+using stored_element_t =
+    std::conditional_t<W == weight_type::f32, float,
+                       std::conditional_t<W == weight_type::int8, std::int8_t, std::uint16_t>>;
+
+/// The one-row product over slivers `[s0, s0 + S)`: each lane of each sliver is the
+/// micro-kernel's chain for that element, on the weights widened in registers. `S` slivers run
+/// together to hide the FMA latency.
+template <index_t S, weight_type W>
 inline void gemv_packed_slivers(index_t s0, const float* x, const packed_matrix& b, float* y,
                                 float alpha, bool accumulate, const float* bias) {
     using blk = gemm_blocking;
@@ -80,17 +292,40 @@ inline void gemv_packed_slivers(index_t s0, const float* x, const packed_matrix&
     for (index_t pc = 0; pc < k; pc += blk::kc) {
         const index_t kc = std::min(blk::kc, k - pc);
         const bool first = pc == 0;
-        const float* pb = b.block(pc, s0 * nr);
+        const void* pb = b.block<stored_element_t<W>>(pc, s0 * nr);
         fbatch acc[S][nv];
         static_for<S>([&](auto s) { static_for<nv>([&](auto v) { acc[s][v] = fbatch(0.f); }); });
-        for (index_t p = 0; p < kc; ++p) {
-            const fbatch xv(x[pc + p]);
-            static_for<S>([&](auto s) {
-                static_for<nv>([&](auto v) {
-                    acc[s][v] = simd::fma(
-                        xv, fbatch::load_aligned(pb + s * kc * nr + p * nr + v * lanes), acc[s][v]);
+        if constexpr (W == weight_type::int8) {
+            for (index_t g0 = 0; g0 < kc; g0 += int8_block) {
+                const index_t g1 = std::min(kc, g0 + int8_block);
+                const float* sc = b.scales((pc + g0) / int8_block, s0 * nr);
+                fbatch scale[S][nv];
+                static_for<S>([&](auto s) {
+                    static_for<nv>([&](auto v) {
+                        scale[s][v] = fbatch::load_unaligned(sc + s * nr + v * lanes);
+                    });
                 });
-            });
+                for (index_t p = g0; p < g1; ++p) {
+                    const fbatch xv(x[pc + p]);
+                    static_for<S>([&](auto s) {
+                        static_for<nv>([&](auto v) {
+                            const fbatch w =
+                                load_packed<W>(pb, s * kc * nr + p * nr + v * lanes) * scale[s][v];
+                            acc[s][v] = simd::fma(xv, w, acc[s][v]);
+                        });
+                    });
+                }
+            }
+        } else {
+            for (index_t p = 0; p < kc; ++p) {
+                const fbatch xv(x[pc + p]);
+                static_for<S>([&](auto s) {
+                    static_for<nv>([&](auto v) {
+                        acc[s][v] = simd::fma(
+                            xv, load_packed<W>(pb, s * kc * nr + p * nr + v * lanes), acc[s][v]);
+                    });
+                });
+            }
         }
         static_for<S>([&](auto s) {
             const index_t j0 = (s0 + s) * nr;
@@ -118,6 +353,25 @@ inline void gemv_packed_slivers(index_t s0, const float* x, const packed_matrix&
     }
 }
 
+/// Runs `f(std::integral_constant<weight_type, W>)` for the matrix's storage type.
+template <class F>
+inline void with_weight_type(weight_type w, F&& f) {
+    switch (w) {
+    case weight_type::f32:
+        f(std::integral_constant<weight_type, weight_type::f32>{});
+        return;
+    case weight_type::bf16:
+        f(std::integral_constant<weight_type, weight_type::bf16>{});
+        return;
+    case weight_type::f16:
+        f(std::integral_constant<weight_type, weight_type::f16>{});
+        return;
+    case weight_type::int8:
+        f(std::integral_constant<weight_type, weight_type::int8>{});
+        return;
+    }
+}
+
 /// One thread's share of `gemm_packed`: columns `[j0, j0 + nn)` through the loop nest.
 inline void gemm_packed_serial(index_t m, index_t j0, index_t nn, const float* a, index_t lda,
                                const packed_matrix& b, float* c, index_t ldc, float alpha,
@@ -126,28 +380,34 @@ inline void gemm_packed_serial(index_t m, index_t j0, index_t nn, const float* a
     const index_t k = b.rows();
     const index_t mc_max = (std::min(m, blk::mc) + blk::mr - 1) / blk::mr * blk::mr;
     float* pa = thread_workspace().reserve(blk::kc * mc_max);
+    const bool widen = b.type() != weight_type::f32;
+    float* wide = widen ? sliver_workspace().reserve(blk::kc * blk::nr) : nullptr;
     for (index_t jc = j0; jc < j0 + nn; jc += blk::nc) {
         const index_t nc = std::min(blk::nc, j0 + nn - jc);
         for (index_t pc = 0; pc < k; pc += blk::kc) {
             const index_t kc = std::min(blk::kc, k - pc);
-            const float* pb = b.block(pc, jc);
             const bool first = pc == 0;
             for (index_t ic = 0; ic < m; ic += blk::mc) {
                 const index_t mc = std::min(blk::mc, m - ic);
                 pack_a(mc, kc, a + ic * lda + pc, lda, pa);
                 for (index_t jr = 0; jr < nc; jr += blk::nr) {
                     const index_t cols = std::min(blk::nr, nc - jr);
+                    const float* pb = b.block(pc, jc + jr);
+                    if (widen) {
+                        b.widen_sliver(pc, jc + jr, wide);
+                        pb = wide;
+                    }
                     const tile_epilogue epi{alpha, !first || accumulate,
                                             first && bias != nullptr ? bias + jc + jr : nullptr};
                     for (index_t ir = 0; ir < mc; ir += blk::mr) {
                         const index_t rows = std::min(blk::mr, mc - ir);
                         float* c_tile = c + (ic + ir) * ldc + jc + jr;
                         if (rows == blk::mr) {
-                            micro_kernel<blk::mr>(kc, pa + ir * blk::kc, pb + jr * kc, c_tile, ldc,
-                                                  rows, cols, epi);
+                            micro_kernel<blk::mr>(kc, pa + ir * blk::kc, pb, c_tile, ldc, rows,
+                                                  cols, epi);
                         } else {
-                            micro_kernel_short(kc, pa + ir * blk::kc, pb + jr * kc, c_tile, ldc,
-                                               rows, cols, epi);
+                            micro_kernel_short(kc, pa + ir * blk::kc, pb, c_tile, ldc, rows, cols,
+                                               epi);
                         }
                     }
                 }
@@ -160,7 +420,7 @@ inline void gemm_packed_serial(index_t m, index_t j0, index_t nn, const float* a
 
 /**
  * @brief `y[n] = alpha * x[k] op(B) + bias (+ y)` for one row `x`, read from the packed slivers
- *        in place, bit-identical to the same row through `gemm_packed`.
+ *        in place (widened in registers), bit-identical to the same row through `gemm_packed`.
  */
 inline void gemv_packed(const float* x, const packed_matrix& b, float* y, float alpha = 1.f,
                         bool accumulate = false, const float* bias = nullptr) {
@@ -170,34 +430,37 @@ inline void gemv_packed(const float* x, const packed_matrix& b, float* y, float 
     const index_t tasks = (slivers + group - 1) / group;
     // Bound by the bytes of B: a second thread pays once B is well past the L2 (2 MiB of
     // weights; a parallel region costs microseconds, and much more on a busy machine).
-    const int threads = b.rows() * b.cols() >= (index_t{1} << 19) ? simd::max_threads() : 1;
-    const auto run = [&](index_t t) {
-        index_t s = t * group;
-        const index_t end = std::min(slivers, s + group);
-        for (; s + 4 <= end; s += 4) {
-            detail::gemv_packed_slivers<4>(s, x, b, y, alpha, accumulate, bias);
+    const int threads = b.bytes() >= (index_t{1} << 21) ? simd::max_threads() : 1;
+    detail::with_weight_type(b.type(), [&](auto w) {
+        constexpr weight_type W = decltype(w)::value;
+        const auto run = [&](index_t t) {
+            index_t s = t * group;
+            const index_t end = std::min(slivers, s + group);
+            for (; s + 4 <= end; s += 4) {
+                detail::gemv_packed_slivers<4, W>(s, x, b, y, alpha, accumulate, bias);
+            }
+            for (; s < end; ++s) {
+                detail::gemv_packed_slivers<1, W>(s, x, b, y, alpha, accumulate, bias);
+            }
+        };
+        if (threads > 1 && tasks > 1) {
+            // One contiguous range of tasks per thread (static schedule).
+            const auto t = static_cast<index_t>(threads);
+            const index_t per = (tasks + t - 1) / t;
+            simd::parallel_for(
+                0, t,
+                [&](index_t i) {
+                    for (index_t task = i * per; task < std::min(tasks, (i + 1) * per); ++task) {
+                        run(task);
+                    }
+                },
+                threads);
+        } else {
+            for (index_t task = 0; task < tasks; ++task) {
+                run(task);
+            }
         }
-        for (; s < end; ++s) {
-            detail::gemv_packed_slivers<1>(s, x, b, y, alpha, accumulate, bias);
-        }
-    };
-    if (threads > 1 && tasks > 1) {
-        // One contiguous range of tasks per thread (static schedule).
-        const auto t = static_cast<index_t>(threads);
-        const index_t per = (tasks + t - 1) / t;
-        simd::parallel_for(
-            0, t,
-            [&](index_t i) {
-                for (index_t task = i * per; task < std::min(tasks, (i + 1) * per); ++task) {
-                    run(task);
-                }
-            },
-            threads);
-    } else {
-        for (index_t task = 0; task < tasks; ++task) {
-            run(task);
-        }
-    }
+    });
 }
 
 /**
@@ -208,7 +471,6 @@ inline void gemv_packed(const float* x, const packed_matrix& b, float* y, float 
 inline void gemm_packed(index_t m, const float* a, index_t lda, const packed_matrix& b, float* c,
                         index_t ldc, float alpha = 1.f, bool accumulate = false,
                         const float* bias = nullptr) {
-    using blk = detail::gemm_blocking;
     const index_t n = b.cols();
     const index_t k = b.rows();
     if (m == 0 || n == 0) {
@@ -222,42 +484,10 @@ inline void gemm_packed(index_t m, const float* a, index_t lda, const packed_mat
         gemv_packed(a, b, c, alpha, accumulate, bias);
         return;
     }
-    int threads = simd::max_threads();
-    if (static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k) < 1.0e6) {
-        threads = 1;
-    }
-    const index_t col_tiles = (n + blk::nr - 1) / blk::nr;
-    const auto t = static_cast<index_t>(threads);
-    if (threads > 1 && col_tiles >= 2 * t) {
-        const index_t per = (col_tiles + t - 1) / t * blk::nr;
-        simd::parallel_for(
-            0, t,
-            [&](index_t i) {
-                const index_t j0 = std::min(n, i * per);
-                const index_t nn = std::min(per, n - j0);
-                if (nn > 0) {
-                    detail::gemm_packed_serial(m, j0, nn, a, lda, b, c, ldc, alpha, accumulate,
-                                               bias);
-                }
-            },
-            threads);
-    } else if (threads > 1 && m >= 2 * blk::mr) {
-        const index_t row_tiles = (m + blk::mr - 1) / blk::mr;
-        const index_t per = (row_tiles + t - 1) / t * blk::mr;
-        simd::parallel_for(
-            0, t,
-            [&](index_t i) {
-                const index_t i0 = std::min(m, i * per);
-                const index_t mm = std::min(per, m - i0);
-                if (mm > 0) {
-                    detail::gemm_packed_serial(mm, 0, n, a + i0 * lda, lda, b, c + i0 * ldc, ldc,
-                                               alpha, accumulate, bias);
-                }
-            },
-            threads);
-    } else {
-        detail::gemm_packed_serial(m, 0, n, a, lda, b, c, ldc, alpha, accumulate, bias);
-    }
+    detail::split_gemm(m, n, k, [&](index_t i0, index_t mm, index_t j0, index_t nn) {
+        detail::gemm_packed_serial(mm, j0, nn, a + i0 * lda, lda, b, c + i0 * ldc, ldc, alpha,
+                                   accumulate, bias);
+    });
 }
 
 } // namespace ctt::kernels

@@ -35,6 +35,7 @@
 #include "ctt/blocks/mixture_of_experts.hpp"
 #include "ctt/blocks/norm.hpp"
 #include "ctt/blocks/qk_norm.hpp"
+#include "ctt/core/weight_type.hpp"
 #include "ctt/kernels/elementwise.hpp"
 #include "ctt/models/hf_names.hpp"
 #include "ctt/models/model_io.hpp"
@@ -189,6 +190,10 @@ public:
     static constexpr index_t q_width = heads * head_dim;
     static constexpr index_t kv_width = kv_heads * head_dim;
     static constexpr bool has_experts = traits::mixture_of_experts;
+    /// How `load_parameters` stores the projections (`C::weight_storage`, default `f32`).
+    static constexpr weight_type weight_storage = detail::config_weights<C>();
+    /// Fused per-group QKV rows are reordered in `finish_loading`, before packing.
+    static constexpr bool transforms_weights_at_load = traits::qkv == qkv_layout::fused_grouped;
     static_assert(heads % kv_heads == 0, CTT_MSG_ATTENTION_GQA);
     static_assert(traits::positions == position_embedding::none || max_positions > 0,
                   "causal_lm: position tables need max_position_embeddings");

@@ -43,6 +43,7 @@
 #include "ctt/blocks/attention_block.hpp"
 #include "ctt/blocks/feed_forward.hpp"
 #include "ctt/blocks/norm.hpp"
+#include "ctt/core/weight_type.hpp"
 #include "ctt/kernels/elementwise.hpp"
 #include "ctt/kernels/gemm.hpp"
 #include "ctt/models/hf_names.hpp"
@@ -231,6 +232,8 @@ public:
     static constexpr bool scale_decoder_outputs = traits::scale_decoder_outputs;
     static constexpr bool has_relative_bias = traits::position == attention_position::t5_buckets;
     static constexpr bool has_learned_positions = traits::positions == position_embedding::learned;
+    /// How `load_parameters` stores the projections (`C::weight_storage`, default `f32`).
+    static constexpr weight_type weight_storage = detail::config_weights<C>();
 
     static_assert(traits::placement == norm_placement::pre ||
                       traits::placement == norm_placement::post,

@@ -30,6 +30,7 @@
 #include "ctt/blocks/heads.hpp"
 #include "ctt/blocks/norm.hpp"
 #include "ctt/core/errors.hpp"
+#include "ctt/core/weight_type.hpp"
 #include "ctt/kernels/activations.hpp"
 #include "ctt/kernels/gemm.hpp"
 #include "ctt/models/hf_names.hpp"
@@ -318,6 +319,10 @@ public:
     static constexpr index_t max_positions = traits::max_positions;
     static constexpr bool disentangled = traits::attention == encoder_attention::disentangled;
     static constexpr index_t weight_layers = traits::num_hidden_groups * traits::inner_group_num;
+    /// How `load_parameters` stores the projections (`C::weight_storage`, default `f32`).
+    static constexpr weight_type weight_storage = detail::config_weights<C>();
+    /// DeBERTa v1's fused per-head QKV rows are reordered in `finish_loading`, before packing.
+    static constexpr bool transforms_weights_at_load = traits::qkv == qkv_layout::fused_grouped;
     static_assert(!has_sentence_pair || has_pooler,
                   "encoder_model: the sentence-pair head reads the pooler's output");
     static_assert(!reads_tokens || traits::vocab_size > 0, "encoder_model: tokens need a vocab");

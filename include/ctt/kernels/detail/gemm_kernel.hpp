@@ -325,22 +325,15 @@ inline void gemm_serial(index_t m, index_t n, index_t k, const float* a, index_t
 }
 
 /**
- * @brief Splits C over threads along n (column blocks; along m when n is too narrow), in
- *        multiples of the micro-tile so that every thread sees the same tiling.
+ * @brief Splits `C[m, n]` over threads: one block of columns per thread (blocks of rows when n
+ *        is too narrow), in multiples of the micro-tile so that every thread sees the same
+ *        tiling; `share(i0, rows, j0, cols)` runs one thread's block. Below ~2 MFLOP a parallel
+ *        region costs more than it saves, and the whole product is one share.
  */
-inline void gemm_dispatch(index_t m, index_t n, index_t k, const float* a, index_t lda,
-                          const float* b, index_t ldb, transpose tb, float* c, index_t ldc,
-                          float alpha, bool accumulate, const float* bias) {
+template <class Share>
+inline void split_gemm(index_t m, index_t n, index_t k, Share&& share) {
     using blk = gemm_blocking;
-    if (m == 0 || n == 0) {
-        return;
-    }
-    if (k == 0) {
-        gemm_empty_k(m, n, c, ldc, accumulate, bias);
-        return;
-    }
     int threads = simd::max_threads();
-    // Below ~2 MFLOP a parallel region costs more than it saves.
     if (static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k) < 1.0e6) {
         threads = 1;
     }
@@ -355,13 +348,11 @@ inline void gemm_dispatch(index_t m, index_t n, index_t k, const float* a, index
                 const index_t j0 = std::min(n, i * per);
                 const index_t nn = std::min(per, n - j0);
                 if (nn > 0) {
-                    gemm_serial(m, nn, k, a, lda, tb == transpose::no ? b + j0 : b + j0 * ldb, ldb,
-                                tb, c + j0, ldc, alpha, accumulate,
-                                bias != nullptr ? bias + j0 : nullptr);
+                    share(index_t{0}, m, j0, nn);
                 }
             },
             threads);
-    } else if (threads > 1 && row_tiles >= t) {
+    } else if (threads > 1 && row_tiles >= 2 * t) {
         const index_t per = (row_tiles + t - 1) / t * blk::mr;
         simd::parallel_for(
             0, t,
@@ -369,14 +360,31 @@ inline void gemm_dispatch(index_t m, index_t n, index_t k, const float* a, index
                 const index_t i0 = std::min(m, i * per);
                 const index_t mm = std::min(per, m - i0);
                 if (mm > 0) {
-                    gemm_serial(mm, n, k, a + i0 * lda, lda, b, ldb, tb, c + i0 * ldc, ldc, alpha,
-                                accumulate, bias);
+                    share(i0, mm, index_t{0}, n);
                 }
             },
             threads);
     } else {
-        gemm_serial(m, n, k, a, lda, b, ldb, tb, c, ldc, alpha, accumulate, bias);
+        share(index_t{0}, m, index_t{0}, n);
     }
+}
+
+/// The gemm over threads (`split_gemm`), each share through the whole loop nest.
+inline void gemm_dispatch(index_t m, index_t n, index_t k, const float* a, index_t lda,
+                          const float* b, index_t ldb, transpose tb, float* c, index_t ldc,
+                          float alpha, bool accumulate, const float* bias) {
+    if (m == 0 || n == 0) {
+        return;
+    }
+    if (k == 0) {
+        gemm_empty_k(m, n, c, ldc, accumulate, bias);
+        return;
+    }
+    split_gemm(m, n, k, [&](index_t i0, index_t mm, index_t j0, index_t nn) {
+        gemm_serial(mm, nn, k, a + i0 * lda, lda, tb == transpose::no ? b + j0 : b + j0 * ldb, ldb,
+                    tb, c + i0 * ldc + j0, ldc, alpha, accumulate,
+                    bias != nullptr ? bias + j0 : nullptr);
+    });
 }
 
 } // namespace ctt::kernels::detail

@@ -1,0 +1,81 @@
+#pragma once
+/**
+ * @file
+ * @brief Loads of one register of `float` from narrower storage: bfloat16 and IEEE binary16 bit
+ *        patterns, and int8. Every conversion is exact (16-bit floats and int8 are subsets of
+ *        float), so a kernel that widens in registers computes what it would on the widened
+ *        copy, bit for bit.
+ *
+ * AVX-512 and AVX2 use one or two instructions (`vpmovzxwd` + shift, `vcvtph2ps` with F16C,
+ * `vpmovsxbd` + `vcvtdq2ps`); other targets widen through a small buffer.
+ */
+
+#include <cstdint>
+
+#include "ctt/io/half.hpp"
+#include "ctt/simd/batch.hpp"
+
+namespace ctt::simd {
+
+/// `width<float>` bfloat16 values from `p` (any alignment).
+[[nodiscard]] inline batch<float> widen_bf16(const std::uint16_t* p) noexcept {
+#if defined(__AVX512F__)
+    {
+        const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+        return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+    }
+#elif defined(__AVX2__)
+    {
+        const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+        return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+    }
+#else
+    alignas(64) float buf[width<float>];
+    for (std::size_t i = 0; i < width<float>; ++i) {
+        buf[i] = bf16_to_float(p[i]);
+    }
+    return batch<float>::load_aligned(buf);
+#endif
+}
+
+/// `width<float>` IEEE binary16 values from `p` (any alignment).
+[[nodiscard]] inline batch<float> widen_f16(const std::uint16_t* p) noexcept {
+#if defined(__AVX512F__)
+    {
+        return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+    }
+#elif defined(__AVX2__) && defined(__F16C__)
+    {
+        return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+    }
+#else
+    alignas(64) float buf[width<float>];
+    for (std::size_t i = 0; i < width<float>; ++i) {
+        buf[i] = fp16_to_float(p[i]);
+    }
+    return batch<float>::load_aligned(buf);
+#endif
+}
+
+/// `width<float>` int8 values from `p` (any alignment).
+[[nodiscard]] inline batch<float> widen_i8(const std::int8_t* p) noexcept {
+#if defined(__AVX512F__)
+    {
+        const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+        return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(q));
+    }
+#elif defined(__AVX2__)
+    {
+        const __m128i q = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(p));
+        return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q));
+    }
+#else
+    alignas(64) float buf[width<float>];
+    for (std::size_t i = 0; i < width<float>; ++i) {
+        buf[i] = static_cast<float>(p[i]);
+    }
+    return batch<float>::load_aligned(buf);
+#endif
+}
+
+} // namespace ctt::simd
