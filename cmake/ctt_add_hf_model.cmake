@@ -1,11 +1,13 @@
 # ctt_add_hf_model(<target> CONFIG <config.json> [NAMESPACE <ns>] [HEADER <name.hpp>]
-#                  [ARCHITECTURE <HF class>])
+#                  [ARCHITECTURE <HF class>] [WEIGHTS f32|bf16|f16|int8])
 #
 # Turns a Hugging Face config.json into a compiled model type. At configure time it builds the
 # small ctt-hf-config tool (once per build tree) and runs it to write <name.hpp> (default
 # <target>.hpp), which defines `<ns>::config` and `<ns>::model` (default namespace: <target>).
 # <target> is an INTERFACE library: link it and `#include "<name.hpp>"`. ARCHITECTURE picks the
 # HF class (GPT2ForSequenceClassification, ...) when config.json's "architectures" does not.
+# WEIGHTS is how the model stores its projections once loaded (`config::weight_storage`); by
+# default the checkpoint's torch_dtype (bfloat16 -> bf16, float16 -> f16, else f32).
 #
 # An unsupported model_type or setting stops the configuration with the tool's message. The
 # header is regenerated when config.json changes.
@@ -54,7 +56,7 @@ function(_ctt_build_hf_config_tool out_exe)
 endfunction()
 
 function(ctt_add_hf_model target)
-  cmake_parse_arguments(arg "" "CONFIG;NAMESPACE;HEADER;ARCHITECTURE" "" ${ARGN})
+  cmake_parse_arguments(arg "" "CONFIG;NAMESPACE;HEADER;ARCHITECTURE;WEIGHTS" "" ${ARGN})
   if(NOT arg_CONFIG)
     message(FATAL_ERROR "ctt_add_hf_model(${target}): CONFIG <config.json> is required")
   endif()
@@ -68,11 +70,15 @@ function(ctt_add_hf_model target)
   if(NOT arg_HEADER)
     set(arg_HEADER ${target}.hpp)
   endif()
+  set(weights "")
+  if(arg_WEIGHTS)
+    set(weights --weights ${arg_WEIGHTS})
+  endif()
   _ctt_build_hf_config_tool(tool)
   set(out_dir "${CMAKE_CURRENT_BINARY_DIR}/ctt_models/${target}")
   file(MAKE_DIRECTORY "${out_dir}")
   execute_process(COMMAND "${tool}" "${config}" "${out_dir}/${arg_HEADER}" "${arg_NAMESPACE}"
-                          ${arg_ARCHITECTURE} RESULT_VARIABLE rc ERROR_VARIABLE err)
+                          ${arg_ARCHITECTURE} ${weights} RESULT_VARIABLE rc ERROR_VARIABLE err)
   if(NOT rc EQUAL 0)
     string(STRIP "${err}" err)
     message(FATAL_ERROR "ctt_add_hf_model(${target}): ${err}")

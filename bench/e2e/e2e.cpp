@@ -2,8 +2,13 @@
 // -DCTT_BENCH_CHECKPOINTS=<dir>[;<dir>...] through ctt_add_hf_model (the model type comes from
 // the directory's config.json); `ctt-random-checkpoint` writes such directories.
 //
-//   bench_e2e_<name> [--checkpoint <dir>] [--weights f32] [-p 512] [-n 128] [-t threads]
+//   bench_e2e_<name> [--checkpoint <dir>] [--weights f32|bf16|f16|int8] [-p 512] [-n 128]
+//                    [-t threads]
 //                    [-r repetitions] [--json]
+//
+// --accuracy: instead, the logits of every position of the p-token prompt with the weights as
+// given against f32 (the same checkpoint loaded twice): max |delta logit|, the mean KL divergence
+// of the next-token distributions, and the top-1 agreement.
 //
 // pp<p>: tokens/s of one p-token prompt into an empty cache (the logits of its last position,
 // which is what generation needs); tg<n>: tokens/s of n one-token steps from an empty cache,
@@ -19,6 +24,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -52,13 +58,21 @@ std::uint64_t peak_rss_bytes() {
 }
 
 /// Bytes of weights a decode step reads: every parameter but the input embedding table (one
-/// row of it is read), unless the head reads that table too (tied).
+/// row of it is read), unless the head reads that table too (tied). A projection weight that
+/// was packed (its float copy released) counts in the packed type: 2 bytes for bf16 and f16,
+/// 1 + 4/32 (its scale) for int8; embeddings, norms and biases stay float.
 struct weight_bytes_counter {
+    ctt::weight_type packed = ctt::weight_type::f32;
     std::uint64_t total = 0;
     std::uint64_t embedding = 0;
     template <class T, ctt::tensor_shape S>
     void parameter(const std::string& name, ctt::tensor_view<T, S> v) {
-        const std::uint64_t bytes = v.size() * sizeof(float);
+        const bool was_packed = v.data() == nullptr;
+        const double per_element = !was_packed ? sizeof(float)
+                                   : packed == ctt::weight_type::int8
+                                       ? 1.0 + 4.0 / static_cast<double>(ctt::int8_block)
+                                       : static_cast<double>(ctt::element_bytes(packed));
+        const auto bytes = static_cast<std::uint64_t>(static_cast<double>(v.size()) * per_element);
         total += bytes;
         const bool is_embedding = name.find("embed_tokens") != std::string::npos ||
                                   name.find("wte") != std::string::npos ||
@@ -103,16 +117,77 @@ double read_bandwidth(int threads) {
 
 struct options {
     std::string checkpoint = CTT_E2E_CHECKPOINT;
-    std::string weights = "f32";
+    ctt::weight_type weights = ctt::default_weights<model_type>;
     ctt::index_t prompt = 512;
     ctt::index_t generate = 128;
     int threads = ctt::simd::max_threads();
     int repetitions = 3;
     bool json = false;
+    bool accuracy = false;
 };
 
+/// The logits of every position of `prompt` with the weights stored as `w`.
+std::vector<float> all_logits(const std::string& checkpoint, ctt::weight_type w,
+                              const std::vector<std::int32_t>& prompt) {
+    auto model = std::make_unique<model_type>();
+    {
+        const auto file = ctt::safetensors_file::open(checkpoint + "/model.safetensors");
+        ctt::load_parameters(*model, file, w);
+    }
+    constexpr ctt::index_t V = model_type::vocab;
+    ctt::tensor<float, ctt::shape<ctt::dyn, V>> logits(prompt.size());
+    auto session = model->new_session(prompt.size());
+    model->step(session, prompt, logits.view());
+    return {logits.data(), logits.data() + logits.size()};
+}
+
+/// `--accuracy`: the prompt's logits with weights `w` against f32.
+int accuracy(const options& o, const std::vector<std::int32_t>& prompt) {
+    constexpr ctt::index_t V = model_type::vocab;
+    const auto ref = all_logits(o.checkpoint, ctt::weight_type::f32, prompt);
+    const auto ours = all_logits(o.checkpoint, o.weights, prompt);
+    double max_abs = 0, kl_sum = 0;
+    std::size_t agree = 0;
+    for (std::size_t i = 0; i < prompt.size(); ++i) {
+        const float* p = ref.data() + i * V;
+        const float* q = ours.data() + i * V;
+        const auto pm = ctt::argmax({p, V});
+        const auto qm = ctt::argmax({q, V});
+        agree += pm == qm ? 1 : 0;
+        double zp = 0, zq = 0;
+        for (ctt::index_t j = 0; j < V; ++j) {
+            max_abs = std::max(max_abs, static_cast<double>(std::fabs(p[j] - q[j])));
+            zp += std::exp(static_cast<double>(p[j] - p[pm]));
+            zq += std::exp(static_cast<double>(q[j] - q[qm]));
+        }
+        double kl = 0;
+        for (ctt::index_t j = 0; j < V; ++j) {
+            const double lp = p[j] - p[pm] - std::log(zp);
+            const double lq = q[j] - q[qm] - std::log(zq);
+            kl += std::exp(lp) * (lp - lq);
+        }
+        kl_sum += kl;
+    }
+    const std::string name = o.checkpoint.substr(o.checkpoint.find_last_of('/') + 1);
+    const std::string weights(ctt::to_string(o.weights));
+    const double n = static_cast<double>(prompt.size());
+    if (o.json) {
+        std::printf("{\"model\": \"%s\", \"test\": \"accuracy%zu\", \"weights\": \"%s\", "
+                    "\"max_abs_logit_diff\": %.4g, \"mean_kl\": %.4g, \"top1\": %.4f}\n",
+                    name.c_str(), prompt.size(), weights.c_str(), max_abs, kl_sum / n,
+                    static_cast<double>(agree) / n);
+    } else {
+        std::printf("| %-14s | %-7s | %zu positions | max |dlogit| %.4g | mean KL %.4g | top-1 "
+                    "%.4f |\n",
+                    name.c_str(), weights.c_str(), prompt.size(), max_abs, kl_sum / n,
+                    static_cast<double>(agree) / n);
+    }
+    return 0;
+}
+
 int usage() {
-    std::fprintf(stderr, "usage: bench_e2e [--checkpoint <dir>] [--weights f32] [-p N] [-n N] "
+    std::fprintf(stderr, "usage: bench_e2e [--checkpoint <dir>] [--weights f32|bf16|f16|int8] "
+                         "[-p N] [-n N] "
                          "[-t threads] [-r repetitions] [--json]\n");
     return 2;
 }
@@ -127,7 +202,14 @@ int main(int argc, char** argv) {
         if (a == "--checkpoint") {
             o.checkpoint = value();
         } else if (a == "--weights") {
-            o.weights = value();
+            const std::string w = value();
+            const auto type = ctt::parse_weight_type(w);
+            if (!type) {
+                std::fprintf(stderr, "bench_e2e: --weights %s: not f32, bf16, f16 or int8\n",
+                             w.c_str());
+                return 2;
+            }
+            o.weights = *type;
         } else if (a == "-p") {
             o.prompt = std::strtoull(value().c_str(), nullptr, 10);
         } else if (a == "-n") {
@@ -138,26 +220,13 @@ int main(int argc, char** argv) {
             o.repetitions = std::max(1, std::atoi(value().c_str()));
         } else if (a == "--json") {
             o.json = true;
+        } else if (a == "--accuracy") {
+            o.accuracy = true;
         } else {
             return usage();
         }
     }
-    if (o.weights != "f32") {
-        std::fprintf(stderr,
-                     "bench_e2e: --weights %s: ctt holds weights in f32 only so far (bf16, f16 "
-                     "and int8 weights are issue #12)\n",
-                     o.weights.c_str());
-        return 2;
-    }
     ctt::simd::set_num_threads(o.threads);
-
-    auto model = std::make_unique<model_type>();
-    const auto load_start = clock_type::now();
-    {
-        const auto file = ctt::safetensors_file::open(o.checkpoint + "/model.safetensors");
-        ctt::load_parameters(*model, file);
-    }
-    const double load_ms = 1000.0 * seconds_since(load_start);
 
     constexpr ctt::index_t V = model_type::vocab;
     std::mt19937 rng(42);
@@ -166,6 +235,17 @@ int main(int argc, char** argv) {
     for (auto& t : prompt) {
         t = pick(rng);
     }
+    if (o.accuracy) {
+        return accuracy(o, prompt);
+    }
+    auto model = std::make_unique<model_type>();
+    const auto load_start = clock_type::now();
+    {
+        const auto file = ctt::safetensors_file::open(o.checkpoint + "/model.safetensors");
+        ctt::load_parameters(*model, file, o.weights);
+    }
+    const double load_ms = 1000.0 * seconds_since(load_start);
+
     ctt::tensor<float, ctt::shape<ctt::dyn, V>> logits(1);
     std::vector<double> pp, tg;
     for (int r = 0; r < o.repetitions; ++r) {
@@ -188,24 +268,26 @@ int main(int argc, char** argv) {
     }
     const std::uint64_t rss = peak_rss_bytes();
     weight_bytes_counter counter;
+    counter.packed = o.weights;
     model->visit_parameters(counter, "");
     const bool tied = counter.total == counter.embedding || model_type::spec::tie_word_embeddings;
     const std::uint64_t per_token = counter.total - (tied ? 0 : counter.embedding);
     const double bandwidth = read_bandwidth(o.threads);
 
     const std::string name = o.checkpoint.substr(o.checkpoint.find_last_of('/') + 1);
+    const std::string weights(ctt::to_string(o.weights));
     const auto report = [&](const std::string& test, double tps, double bound) {
         if (o.json) {
             std::printf("{\"model\": \"%s\", \"test\": \"%s\", \"weights\": \"%s\", \"threads\": "
                         "%d, \"tokens_per_second\": %.3f, \"load_ms\": %.1f, \"peak_rss_bytes\": "
                         "%llu, \"weight_bytes\": %llu, \"read_bandwidth\": %.4g, "
                         "\"bandwidth_bound_fraction\": %.4f}\n",
-                        name.c_str(), test.c_str(), o.weights.c_str(), o.threads, tps, load_ms,
+                        name.c_str(), test.c_str(), weights.c_str(), o.threads, tps, load_ms,
                         static_cast<unsigned long long>(rss),
                         static_cast<unsigned long long>(counter.total), bandwidth, bound);
         } else {
             std::printf("| %-14s | %-7s | %7d | %-6s | %10.2f | %s\n", name.c_str(),
-                        o.weights.c_str(), o.threads, test.c_str(), tps,
+                        weights.c_str(), o.threads, test.c_str(), tps,
                         bound > 0 ? (std::to_string(bound).substr(0, 4) + " of bound").c_str()
                                   : "");
         }

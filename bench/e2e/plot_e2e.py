@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Plots run_e2e.sh's JSON lines: tokens/s by model, threads, engine and weight type.
+"""Plots run_e2e.sh's JSON lines: tokens/s by model, threads, engine and weight type, and
+prints them as a markdown table (with the accuracy rows) on stdout.
 
     python3 bench/e2e/plot_e2e.py e2e.jsonl docs/e2e.png
 (Debian's python3-matplotlib; never needed by the build.)
@@ -19,6 +20,8 @@ def rows(path):
         if not line:
             continue
         r = json.loads(line)
+        if r.get("test", "").startswith("accuracy"):
+            continue
         if r.get("peer") == "llama.cpp":
             test = "pp%d" % r["n_prompt"] if r["n_prompt"] > 0 else "tg%d" % r["n_gen"]
             yield dict(model=r["model_dir"], engine="llama.cpp " + r["weights"], test=test,
@@ -28,8 +31,35 @@ def rows(path):
                        threads=r["threads"], tps=r["tokens_per_second"])
 
 
+def table(data, path):
+    print("| model | threads | test | " + " | ".join(ENGINES) + " |")
+    print("|---" * (3 + len(ENGINES)) + "|")
+    keys = sorted({(d["model"], d["threads"], d["test"]) for d in data},
+                  key=lambda k: (k[0], k[1], k[2]))
+    for model, threads, test in keys:
+        cells = []
+        for e in ENGINES:
+            v = [d["tps"] for d in data if (d["model"], d["threads"], d["test"], d["engine"]) ==
+                 (model, threads, test, e)]
+            cells.append("%.1f" % v[0] if v else "")
+        print(f"| {model} | {threads} | {test} | " + " | ".join(cells) + " |")
+    acc = [json.loads(l) for l in open(path) if '"accuracy' in l]
+    if acc:
+        print()
+        print("| model | weights | positions | max abs dlogit | mean KL | top-1 |")
+        print("|---|---|---|---|---|---|")
+        for r in acc:
+            print("| %s | %s | %s | %.3g | %.3g | %.4f |" % (
+                r["model"], r["weights"], r["test"][len("accuracy"):], r["max_abs_logit_diff"],
+                r["mean_kl"], r["top1"]))
+
+
+ENGINES = ["ctt f32", "ctt bf16", "ctt f16", "ctt int8", "llama.cpp f32", "llama.cpp f16"]
+
+
 def main():
     data = list(rows(sys.argv[1]))
+    table(data, sys.argv[1])
     engines = sorted({d["engine"] for d in data}, key=lambda e: (not e.startswith("ctt"), e))
     tests = sorted({d["test"] for d in data})
     groups = sorted({(d["model"], d["threads"]) for d in data})

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# End-to-end table: ctt's bench_e2e_<name> and llama.cpp's llama-bench on the same random
-# weights, at 1 and 2 threads, pp512 and tg128, medians of REPS runs, in one run.
+# End-to-end table: ctt's bench_e2e_<name> (every weight type) and llama.cpp's llama-bench (f32
+# and f16) on the same random weights, at 1 and 2 threads, pp512 and tg128, medians of REPS
+# runs, in one run; then ctt's reduced-precision accuracy against f32 over the 512-token prompt.
+# MODELS and THREADS (space-separated) narrow the run.
 #
 #   bench/e2e/run_e2e.sh <ctt build dir> <llama.cpp build dir> <checkpoints dir> [out.jsonl]
 #
@@ -15,14 +17,20 @@ ckpt=$3
 out=${4:-e2e.jsonl}
 reps=${REPS:-3}
 : > "$out"
-for model in llama-160m llama-1.1b; do
+for model in ${MODELS:-llama-160m llama-1.1b}; do
   id=${model//[-.]/_}
-  for threads in 1 2; do
-    "$ctt_build/bench/bench_e2e_$id" -t "$threads" -p 512 -n 128 -r "$reps" --json >> "$out"
+  for threads in ${THREADS:-1 2}; do
+    for weights in f32 bf16 f16 int8; do
+      "$ctt_build/bench/bench_e2e_$id" -t "$threads" -p 512 -n 128 -r "$reps" --weights "$weights" \
+        --json >> "$out"
+    done
     for kind in f32 f16; do
       "$llama_build/bin/llama-bench" -m "$ckpt/$model-$kind.gguf" -t "$threads" -p 512 -n 128 \
         -r "$reps" -o jsonl | sed "s/^{/{\"peer\": \"llama.cpp\", \"weights\": \"$kind\", \"model_dir\": \"$model\", /" >> "$out"
     done
+  done
+  for weights in bf16 f16 int8; do
+    "$ctt_build/bench/bench_e2e_$id" --accuracy -p 512 --weights "$weights" --json >> "$out"
   done
 done
 echo "wrote $out"

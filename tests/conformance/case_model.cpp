@@ -8,8 +8,11 @@
 #include <ctt/models/model_concepts.hpp>
 
 #include <algorithm>
+#include <cmath>
+#include <limits>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "case_api.hpp"
@@ -132,8 +135,63 @@ void run_image_text_decoder(const M& model, case_data& c) {
     c.check_floats("logits", flatten(std::vector{out.logits}));
 }
 
+/**
+ * Greedy ids at reduced precision, where the f32 margins allow: both models are teacher-forced
+ * along the reference ids, and wherever the f32 model's margin of the reference token over the
+ * runner-up exceeds twice the logits' tolerance (each logit may move by that much, so no flip
+ * is possible beyond it), the reduced model must pick the reference token too.
+ */
 template <class M>
-void run_decoder(const M& model, case_data& c) {
+void check_greedy_margins(const M& reduced, const M& f32, case_data& c, index_t batch,
+                          index_t length) {
+    constexpr index_t V = M::vocab;
+    const auto ref = c.ints("generated_ids");
+    const index_t total = ref.size() / batch;
+    if (total <= length) {
+        return;
+    }
+    std::vector<float> reduced_logits, f32_logits;
+    for (index_t b = 0; b < batch; ++b) {
+        const std::span<const std::int32_t> seq(ref.data() + b * total, total);
+        for (auto [m, out] : {std::pair{&reduced, &reduced_logits}, std::pair{&f32, &f32_logits}}) {
+            auto session = m->new_session(total);
+            tensor<float, shape<dyn, V>> l(total);
+            m->step(session, seq, l.view());
+            out->insert(out->end(), l.begin(), l.end());
+        }
+    }
+    double max_abs_ref = 0;
+    for (const float x : f32_logits) {
+        max_abs_ref = std::max(max_abs_ref, std::abs(static_cast<double>(x)));
+    }
+    const double threshold = 2.0 * c.tolerance() * std::max(1.0, max_abs_ref);
+    index_t steps = 0, flips = 0, decisive = 0, decisive_flips = 0;
+    for (index_t b = 0; b < batch; ++b) {
+        const float* lr = reduced_logits.data() + b * total * V;
+        const float* lf = f32_logits.data() + b * total * V;
+        for (index_t t = length - 1; t + 1 < total; ++t) {
+            const auto want = static_cast<index_t>(ref[b * total + t + 1]);
+            const float* r = lr + t * V;
+            const float* f = lf + t * V;
+            float runner_up = -std::numeric_limits<float>::infinity();
+            for (index_t j = 0; j < V; ++j) {
+                if (j != want) {
+                    runner_up = std::max(runner_up, f[j]);
+                }
+            }
+            const bool flip = argmax({r, V}) != want;
+            const bool is_decisive = f[want] - runner_up > threshold;
+            ++steps;
+            flips += flip ? 1 : 0;
+            decisive += is_decisive ? 1 : 0;
+            decisive_flips += flip && is_decisive ? 1 : 0;
+        }
+    }
+    c.report_margins(steps, decisive, flips, decisive_flips, threshold);
+}
+
+template <class M>
+void run_decoder(const M& model, case_data& c, const M* f32_model = nullptr) {
     constexpr index_t H = M::hidden;
     constexpr index_t V = M::vocab;
     const auto ids = c.ints("input_ids");
@@ -189,6 +247,9 @@ void run_decoder(const M& model, case_data& c) {
     c.check_floats("logits", logits);
     c.check_floats("hidden_states", stack_layers(hidden));
     c.check_ints("generated_ids", generated);
+    if (f32_model != nullptr && c.has("generated_ids")) {
+        check_greedy_margins(model, *f32_model, c, batch, length);
+    }
 }
 
 template <class M>
@@ -331,7 +392,7 @@ void run_knowledge_encoder(const M& model, case_data& c) {
 template <class M>
 void run_model(case_data& c) {
     auto model = std::make_unique<M>();
-    load_parameters(*model, c.weights());
+    load_parameters(*model, c.weights(), c.weight_storage().value_or(default_weights<M>));
     if constexpr (latent_denoiser<M>) {
         run_latent_denoiser(*model, c);
     } else if constexpr (latent_transformer<M>) {
@@ -356,7 +417,13 @@ void run_model(case_data& c) {
         c.check_floats("scores", flatten(std::vector{scores}));
     } else {
         static_assert(causal_decoder<M>, "conformance: the model can do nothing this runner runs");
-        run_decoder(*model, c);
+        if (c.weight_storage().value_or(weight_type::f32) != weight_type::f32) {
+            auto f32 = std::make_unique<M>();
+            load_parameters(*f32, c.weights(), weight_type::f32);
+            run_decoder(*model, c, f32.get());
+        } else {
+            run_decoder(*model, c);
+        }
     }
 }
 

@@ -397,3 +397,20 @@ TEST_CASE("transfo_xl, xlnet, ernie_thu: their reference code's arguments, at ot
     CHECK(contains(ernie_refused("entity_heads", 7), "multiple of \"entity_heads\""));
     CHECK(contains(ernie_refused("hidden_act", "gelu_10"), "activation ctt lacks"));
 }
+
+TEST_CASE("weight_storage: the requested type, else the checkpoint's torch_dtype") {
+    auto config = read_config("llama");
+    const std::string field = "static constexpr ::ctt::weight_type weight_storage = ";
+    config["torch_dtype"] = "float32";
+    CHECK(contains(ctt::hf_config_header(config, "l"), field + "::ctt::weight_type::f32;"));
+    config["torch_dtype"] = "bfloat16";
+    CHECK(contains(ctt::hf_config_header(config, "l"), field + "::ctt::weight_type::bf16;"));
+    config["torch_dtype"] = "float16";
+    CHECK(contains(ctt::hf_config_header(config, "l"), field + "::ctt::weight_type::f16;"));
+    CHECK(contains(ctt::hf_config_header(config, "l", "config.json", {}, ctt::weight_type::int8),
+                   field + "::ctt::weight_type::int8;"));
+    config.erase("torch_dtype");
+    CHECK(contains(ctt::hf_config_header(config, "l"), field + "::ctt::weight_type::f32;"));
+    CHECK(ctt::parse_weight_type("bf16") == ctt::weight_type::bf16);
+    CHECK_FALSE(ctt::parse_weight_type("q4_0").has_value());
+}

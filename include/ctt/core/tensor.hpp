@@ -6,6 +6,8 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <new>
@@ -20,15 +22,23 @@ namespace ctt {
 inline constexpr std::size_t tensor_alignment = 64;
 
 namespace detail {
+/// Frees what `allocate_aligned` returned: the `calloc` block whose address sits just below.
 struct aligned_free {
     void operator()(void* p) const noexcept {
-        ::operator delete (p, std::align_val_t{tensor_alignment});
+        if (p != nullptr) {
+            std::free(static_cast<void**>(p)[-1]);
+        }
     }
 };
 
 template <class T>
 using aligned_ptr = std::unique_ptr<T[], aligned_free>;
 
+/**
+ * @brief `n` zeroed elements, 64-byte aligned, rounded up to whole registers. Zeroed by
+ *        `calloc`, which maps large blocks from fresh zero pages without writing them: memory
+ *        is resident only once written (a model's weights fill in layer by layer at load).
+ */
 template <class T>
 aligned_ptr<T> allocate_aligned(std::size_t n) {
     static_assert(std::is_trivially_copyable_v<T> && std::is_trivially_destructible_v<T>,
@@ -39,8 +49,14 @@ aligned_ptr<T> allocate_aligned(std::size_t n) {
     // Round up so that SIMD kernels may read the last partial register of a row safely.
     const std::size_t bytes =
         (n * sizeof(T) + tensor_alignment - 1) / tensor_alignment * tensor_alignment;
-    void* p = ::operator new (bytes, std::align_val_t{tensor_alignment});
-    std::memset(p, 0, bytes);
+    void* block = std::calloc(bytes + tensor_alignment + sizeof(void*), 1);
+    if (block == nullptr) {
+        throw std::bad_alloc();
+    }
+    const auto start = reinterpret_cast<std::uintptr_t>(block) + sizeof(void*);
+    auto* p = reinterpret_cast<void*>((start + tensor_alignment - 1) / tensor_alignment *
+                                      tensor_alignment);
+    static_cast<void**>(p)[-1] = block;
     return aligned_ptr<T>(static_cast<T*>(p));
 }
 } // namespace detail
