@@ -12,6 +12,8 @@
 #include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <iterator>
+#include <string>
 #include <string_view>
 
 int main(int argc, char** argv) {
@@ -27,16 +29,13 @@ int main(int argc, char** argv) {
         return 2;
     }
     try {
-        std::ifstream in(argv[1]);
+        std::ifstream in(argv[1], std::ios::binary);
         if (!in) {
             throw ctt::io_error(std::string("cannot open ") + argv[1]);
         }
-        nlohmann::json json;
-        try {
-            json = nlohmann::json::parse(in);
-        } catch (const nlohmann::json::exception& e) {
-            throw ctt::io_error(std::string(argv[1]) + ": malformed JSON: " + e.what());
-        }
+        const std::string text((std::istreambuf_iterator<char>(in)),
+                               std::istreambuf_iterator<char>());
+        const nlohmann::json json = ctt::parse_hf_config(text, argv[1]);
         const std::string header =
             ctt::hf_config_header(json, argv[3], argv[1], argc == 5 ? argv[4] : "");
         // Rewrite only on change, so dependent targets rebuild only when they must.
