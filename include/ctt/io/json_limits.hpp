@@ -13,6 +13,7 @@
  */
 
 #include <cstddef>
+#include <functional>
 #include <set>
 #include <string>
 #include <string_view>
