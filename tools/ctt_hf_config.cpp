@@ -13,7 +13,9 @@
 #include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <iterator>
 #include <optional>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -47,16 +49,13 @@ int main(int argc, char** argv) {
     try {
         const std::string config_path(args[0]);
         const std::string output_path(args[1]);
-        std::ifstream in(config_path);
+        std::ifstream in(config_path, std::ios::binary);
         if (!in) {
             throw ctt::io_error("cannot open " + config_path);
         }
-        nlohmann::json json;
-        try {
-            json = nlohmann::json::parse(in);
-        } catch (const nlohmann::json::exception& e) {
-            throw ctt::io_error(config_path + ": malformed JSON: " + e.what());
-        }
+        const std::string text((std::istreambuf_iterator<char>(in)),
+                               std::istreambuf_iterator<char>());
+        const nlohmann::json json = ctt::parse_hf_config(text, config_path);
         const std::string header =
             ctt::hf_config_header(json, args[2], args[0], args.size() == 4 ? args[3] : "", weights);
         // Rewrite only on change, so dependent targets rebuild only when they must.

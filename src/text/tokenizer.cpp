@@ -1,6 +1,7 @@
 // The tokenizer: added tokens, the pipeline, and the public API.
 #include "components.hpp"
 
+#include <ctt/io/json_limits.hpp>
 #include <ctt/text/tokenizer.hpp>
 
 #include <algorithm>
@@ -19,6 +20,12 @@ using detail::normalized_string;
 using detail::piece;
 
 namespace {
+
+/// The bounds of a tokenizer.json (see from_json).
+constexpr ctt::json_limits tokenizer_json_limits{.max_bytes = std::size_t{1} << 30,
+                                                 .max_depth = 64,
+                                                 .max_string_bytes = std::size_t{16} << 20,
+                                                 .unique_keys = false};
 
 struct added_token {
     std::string content;
@@ -275,11 +282,13 @@ tokenizer tokenizer::from_file(const std::filesystem::path& path) {
 }
 
 tokenizer tokenizer::from_json(std::string_view text) {
+    // Bounded: the largest published tokenizer.json files are ~35 MB, nest ~6 levels, and
+    // their longest string (a SentencePiece precompiled charsmap) is under 1 MB.
     json j;
     try {
-        j = json::parse(text.begin(), text.end());
-    } catch (const json::exception& e) {
-        throw tokenizer_error(std::string("tokenizer.json: not valid JSON: ") + e.what());
+        j = ctt::parse_json_within(text, tokenizer_json_limits, "tokenizer.json");
+    } catch (const ctt::io_error& e) {
+        throw tokenizer_error(e.what());
     }
     if (!j.is_object())
         fail("$", "expected an object");

@@ -2,8 +2,12 @@
 
 #include <doctest/doctest.h>
 
+#include <cstdint>
+#include <filesystem>
 #include <fstream>
+#include <span>
 #include <string>
+#include <utility>
 
 namespace {
 
@@ -413,4 +417,66 @@ TEST_CASE("weight_storage: the requested type, else the checkpoint's torch_dtype
     CHECK(contains(ctt::hf_config_header(config, "l"), field + "::ctt::weight_type::f32;"));
     CHECK(ctt::parse_weight_type("bf16") == ctt::weight_type::bf16);
     CHECK_FALSE(ctt::parse_weight_type("q4_0").has_value());
+}
+
+TEST_CASE("absurd sizes are a configure-time error naming the setting") {
+    auto l = read_config("llama");
+    l["hidden_size"] = 1'000'000'000'000;
+    CHECK(error_of(l) == "config.json (model_type \"llama\"): \"hidden_size\" = 1000000000000 "
+                         "exceeds ctt's limit of 1048576 for this setting");
+    l = read_config("llama");
+    l["num_hidden_layers"] = 1'000'000;
+    CHECK(error_of(l) == "config.json (model_type \"llama\"): \"num_hidden_layers\" = 1000000 "
+                         "exceeds ctt's limit of 1024 for this setting");
+    l = read_config("llama");
+    l["vocab_size"] = std::uint64_t{1} << 40;
+    CHECK(error_of(l) == "config.json (model_type \"llama\"): \"vocab_size\" = 1099511627776 "
+                         "exceeds ctt's limit of 16777216 for this setting");
+
+    // Every shipped family: its layer count at 10^6 and its width at 10^12 are refused by name.
+    const char* layer_keys[] = {"num_hidden_layers", "n_layer", "num_layers", "n_layers"};
+    const char* width_keys[] = {"hidden_size", "n_embd", "d_model", "dim"};
+    int families = 0;
+    for (const auto& dir :
+         std::filesystem::directory_iterator(std::string(CTT_TEST_DATA_DIR) + "/hf")) {
+        const std::string name = dir.path().filename().string();
+        const nlohmann::json original = read_config(name);
+        if (!error_of(original).empty()) {
+            continue; // a case of a configuration the generator refuses anyway
+        }
+        bool tried = false;
+        for (const auto& [keys, value] :
+             {std::pair{std::span<const char* const>(layer_keys), std::uint64_t{1'000'000}},
+              std::pair{std::span<const char* const>(width_keys),
+                        std::uint64_t{1'000'000'000'000}}}) {
+            for (const char* key : keys) {
+                if (!original.contains(key) || !original.at(key).is_number_integer()) {
+                    continue;
+                }
+                auto c = original;
+                c[key] = value;
+                INFO(name, ": ", key);
+                CHECK(contains(error_of(c), std::string("\"") + key + "\" = " +
+                                                std::to_string(value) + " exceeds ctt's limit"));
+                tried = true;
+                break;
+            }
+        }
+        families += tried ? 1 : 0;
+    }
+    CHECK(families >= 20);
+}
+
+TEST_CASE("config.json is parsed within bounds of size, depth and string length") {
+    CHECK(ctt::parse_hf_config(R"({"model_type": "bert", "a": [[1]]})").at("a")[0][0] == 1);
+    CHECK_THROWS_WITH_AS((void)ctt::parse_hf_config(std::string(17, '[') + std::string(17, ']')),
+                         "config.json: JSON nests deeper than 16 levels", ctt::io_error);
+    CHECK_NOTHROW((void)ctt::parse_hf_config(std::string(16, '[') + std::string(16, ']')));
+    CHECK_THROWS_WITH_AS(
+        (void)ctt::parse_hf_config("{\"k\": \"" + std::string(70'000, 'x') + "\"}", "c.json"),
+        "c.json: a string of 70000 bytes exceeds the limit of 65536", ctt::io_error);
+    CHECK_THROWS_WITH_AS((void)ctt::parse_hf_config(std::string(5u << 20, ' ')),
+                         "config.json: document is 5242880 bytes, more than the limit of 4194304",
+                         ctt::io_error);
+    CHECK_THROWS_AS((void)ctt::parse_hf_config("{\"a\": "), ctt::io_error);
 }

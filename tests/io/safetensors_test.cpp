@@ -473,6 +473,63 @@ TEST_CASE("every validation error is an io_error naming the problem") {
                  20)));
 }
 
+TEST_CASE("from_buffer reads the caller's bytes in place, validated as a file is") {
+    const bytes file = write_file({{"w", "F32", {2}, bytes_of<float>({1.5f, -2.f})},
+                                   {"ids", "I64", {1}, bytes_of<std::int64_t>({7})}});
+    const auto f = safetensors_file::from_buffer(file, "weights.bin");
+    CHECK(f.source() == "weights.bin");
+    CHECK(f.load_floats("w") == std::vector<float>{1.5f, -2.f});
+    CHECK(f.load_ints("ids") == std::vector<std::int32_t>{7});
+    // In place: the bytes a tensor reads are the caller's, not a copy.
+    CHECK(f.raw_bytes("w").data() == file.data() + 8 + (file.size() - 8 - 16));
+
+    // The exact messages of hostile buffers; none allocates from the header before checking it.
+    bytes past_end = raw_file("{}", 0);
+    past_end[0] = std::byte{0xff};
+    past_end[1] = std::byte{0xff};
+    CHECK_THROWS_WITH_AS((void)safetensors_file::from_buffer(past_end, "net"),
+                         "safetensors: header length 65535 runs past the end of the file "
+                         "(10 bytes) in net",
+                         io_error);
+    CHECK_THROWS_WITH_AS(
+        (void)safetensors_file::from_buffer(
+            raw_file(R"({"a": {"dtype": "F32", "shape": [3], "data_offsets": [0, 8]}})", 8), "net"),
+        "safetensors: tensor 'a': data_offsets [0, 8] hold 8 bytes but shape [3] of F32 needs 12 "
+        "in net",
+        io_error);
+    CHECK_THROWS_WITH_AS(
+        (void)safetensors_file::from_buffer(
+            raw_file(R"({"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]},)"
+                     R"( "b": {"dtype": "F32", "shape": [1], "data_offsets": [4, 8]}})",
+                     8),
+            "net"),
+        "safetensors: tensors 'a' [0, 8) and 'b' [4, 8) overlap in net", io_error);
+    CHECK_THROWS_WITH_AS(
+        (void)safetensors_file::from_buffer(
+            raw_file(R"({"a": {"dtype": "BF16", "shape": [4294967296, 4294967296, 2],)"
+                     R"( "data_offsets": [0, 8]}})",
+                     8),
+            "net"),
+        "safetensors: tensor 'a': shape [4294967296, 4294967296, 2] overflows the address space "
+        "in net",
+        io_error);
+    CHECK_THROWS_WITH_AS((void)safetensors_file::from_buffer(
+                             raw_file(std::string(20, '[') + std::string(20, ']'), 0), "net"),
+                         "safetensors: header: JSON nests deeper than 8 levels in net", io_error);
+    const std::string long_name(safetensors_file::max_string_bytes + 1, 'n');
+    CHECK_THROWS_WITH_AS(
+        (void)safetensors_file::from_buffer(
+            raw_file("{\"" + long_name +
+                         R"(": {"dtype": "F32", "shape": [0], "data_offsets": [0, 0]}})",
+                     0),
+            "net"),
+        "safetensors: header: a string of 65537 bytes exceeds the limit of 65536 in net", io_error);
+    CHECK_THROWS_WITH_AS((void)safetensors_file::from_buffer(bytes(3), "net"),
+                         "safetensors: file is 3 bytes long, shorter than the 8-byte header "
+                         "length in net",
+                         io_error);
+}
+
 TEST_CASE("golden_case support: case folders and the tolerance check") {
     const auto c = ctt::test::golden_case::hf("bert");
     CHECK(c.name() == "bert");

@@ -9,21 +9,12 @@
 #include <vector>
 
 #include "../support/golden_case.hpp"
+#include "../support/tiny_models.hpp"
 
 namespace {
 
 // The shipped tests/data/hf/bert case: BertForPreTraining, 2 layers of width 64, 4 heads.
-struct tiny_bert {
-    static constexpr ctt::index_t vocab_size = 256;
-    static constexpr ctt::index_t hidden_size = 64;
-    static constexpr ctt::index_t num_heads = 4;
-    static constexpr ctt::index_t intermediate_size = 128;
-    static constexpr ctt::index_t num_layers = 2;
-    static constexpr ctt::index_t max_positions = 64;
-    static constexpr ctt::index_t type_vocab_size = 2;
-    static constexpr ctt::activation hidden_act = ctt::activation::gelu_erf;
-    static constexpr float layer_norm_eps = 1e-12f;
-};
+using ctt::test::tiny_bert;
 
 template <class T>
 std::span<const T> all(const std::vector<T>& v) {

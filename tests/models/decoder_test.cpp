@@ -6,37 +6,12 @@
 #include <doctest/doctest.h>
 
 #include "../support/golden_case.hpp"
+#include "../support/tiny_models.hpp"
 
 namespace {
 
-struct tiny_gpt2 {
-    static constexpr ctt::index_t vocab_size = 256;
-    static constexpr ctt::index_t hidden_size = 64;
-    static constexpr ctt::index_t num_heads = 4;
-    static constexpr ctt::index_t intermediate_size = 128;
-    static constexpr ctt::index_t num_layers = 2;
-    static constexpr ctt::index_t max_positions = 64;
-    static constexpr ctt::activation hidden_act = ctt::activation::gelu_tanh;
-    static constexpr float norm_eps = 1e-5f;
-};
-
-struct tiny_llama {
-    static constexpr ctt::index_t vocab_size = 256;
-    static constexpr ctt::index_t hidden_size = 64;
-    static constexpr ctt::index_t num_heads = 4;
-    static constexpr ctt::index_t num_kv_heads = 2;
-    static constexpr ctt::index_t head_dim = 16;
-    static constexpr ctt::index_t intermediate_size = 128;
-    static constexpr ctt::index_t num_layers = 2;
-    static constexpr ctt::index_t max_positions = 64;
-    static constexpr ctt::activation hidden_act = ctt::activation::silu;
-    static constexpr float norm_eps = 1e-6f;
-    static constexpr double rope_theta = 10000.0;
-    static constexpr bool qkv_bias = false;
-    static constexpr bool out_bias = false;
-    static constexpr bool ffn_bias = false;
-    static constexpr bool tie_word_embeddings = false;
-};
+using ctt::test::tiny_gpt2;
+using ctt::test::tiny_llama;
 
 template <class T>
 std::span<const T> all(const std::vector<T>& v) {

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "../support/encoder_checks.hpp"
+#include "../support/tiny_models.hpp"
 
 namespace {
 
@@ -53,17 +54,7 @@ struct deberta_v2_buckets {
     static constexpr encoder_heads heads = encoder_heads::masked_lm;
 };
 
-struct vit_small_grid {
-    static constexpr index_t hidden_size = 30;
-    static constexpr index_t num_heads = 3;
-    static constexpr index_t intermediate_size = 26;
-    static constexpr index_t num_layers = 2;
-    static constexpr index_t image_size = 15;
-    static constexpr index_t patch_size = 5;
-    static constexpr index_t num_channels = 2;
-    static constexpr activation hidden_act = activation::gelu_erf;
-    static constexpr float norm_eps = 1e-12f;
-};
+using test::vit_small_grid;
 
 struct clip_odd {
     struct text {

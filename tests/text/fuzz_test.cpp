@@ -170,3 +170,22 @@ TEST_CASE("mutated and hostile tokenizer.json documents are refused cleanly") {
         attempt(doc);
     }
 }
+
+TEST_CASE("tokenizer.json is parsed within bounds of depth and string length") {
+    std::string deep;
+    for (int i = 0; i < 65; ++i) {
+        deep += R"({"type":"Sequence","normalizers":[)";
+    }
+    CHECK_THROWS_WITH_AS((void)tokenizer::from_json(R"({"model":)" + deep),
+                         "tokenizer.json: JSON nests deeper than 64 levels", tokenizer_error);
+    CHECK_THROWS_WITH_AS((void)tokenizer::from_json(R"({"model":{"type":"WordLevel","vocab":{")" +
+                                                    std::string((16u << 20) + 1, 'a') +
+                                                    R"(":0}}})"),
+                         "tokenizer.json: a string of 16777217 bytes exceeds the limit of 16777216",
+                         tokenizer_error);
+    // Within the bounds, a document that is otherwise valid loads.
+    CHECK(tokenizer::from_json(R"({"model":{"type":"WordLevel","vocab":{")" +
+                               std::string(1000, 'a') + R"(":0},"unk_token":")" +
+                               std::string(1000, 'a') + R"("}})")
+              .vocab_size() == 1);
+}

@@ -136,9 +136,14 @@ public:
             layer.reset();
         }
     }
+    /// The model whose `new_session` made these caches (null for caches made directly): a
+    /// model refuses the sessions of another, whose keys and values it would read as its own.
+    [[nodiscard]] const void* owner() const noexcept { return owner_; }
+    void set_owner(const void* model) noexcept { owner_ = model; }
 
 private:
     std::vector<kv_cache<KvHeads, HeadDim>> layers_;
+    const void* owner_ = nullptr;
 };
 
 } // namespace ctt

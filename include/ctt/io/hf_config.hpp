@@ -14,6 +14,7 @@
 #include <cctype>
 #include <charconv>
 #include <cstdint>
+#include <iterator>
 #include <optional>
 #include <sstream>
 #include <string>
@@ -26,6 +27,7 @@
 #include "ctt/core/weight_type.hpp"
 #include "ctt/io/detail/hf_config_diffusion.hpp"
 #include "ctt/io/detail/hf_config_recurrent.hpp"
+#include "ctt/io/json_limits.hpp"
 #include "ctt/kernels/activations.hpp"
 
 namespace ctt {
@@ -48,8 +50,54 @@ public:
             json_.at(key).get<std::int64_t>() <= 0) {
             fail(std::string("\"") + key + "\" must be a positive integer");
         }
-        return json_.at(key).get<std::uint64_t>();
+        const auto value = json_.at(key).get<std::uint64_t>();
+        const std::uint64_t limit = size_limit(key);
+        if (value > limit) {
+            fail(detail::message("\"", key, "\" = ", std::to_string(value),
+                                 " exceeds ctt's limit of ", std::to_string(limit),
+                                 " for this setting"));
+        }
+        return value;
     }
+
+    /**
+     * The largest value a size setting may take. Far above any published checkpoint (the
+     * largest have ~130 layers, widths of ~50k and vocabularies of ~260k), yet small enough
+     * that a hostile config (`hidden_size` 10^12, 10^6 layers) stops here, at configure time,
+     * rather than in a compiler unrolling a million layers or a loader allocating terabytes.
+     */
+    [[nodiscard]] static std::uint64_t size_limit(std::string_view key) noexcept {
+        constexpr std::string_view layer_counts[] = {"num_hidden_layers",
+                                                     "num_layers",
+                                                     "n_layer",
+                                                     "n_layers",
+                                                     "layers",
+                                                     "encoder_layers",
+                                                     "decoder_layers",
+                                                     "num_decoder_layers",
+                                                     "num_hidden_groups",
+                                                     "inner_group_num",
+                                                     "decoder_sparse_step"};
+        constexpr std::string_view lengths[] = {"vocab_size",
+                                                "max_position_embeddings",
+                                                "n_positions",
+                                                "context_length",
+                                                "n_token",
+                                                "type_vocab_size",
+                                                "relative_attention_max_distance"};
+        if (std::find(std::begin(layer_counts), std::end(layer_counts), key) !=
+            std::end(layer_counts)) {
+            return max_layers;
+        }
+        if (std::find(std::begin(lengths), std::end(lengths), key) != std::end(lengths)) {
+            return max_length;
+        }
+        return max_width;
+    }
+    /// Bounds of `size_limit`: layer counts, vocabularies and position tables, other widths.
+    static constexpr std::uint64_t max_layers = 1024;
+    static constexpr std::uint64_t max_length = std::uint64_t{1} << 24;
+    static constexpr std::uint64_t max_width = std::uint64_t{1} << 20;
     [[nodiscard]] std::uint64_t size_or(const char* key, std::uint64_t fallback) const {
         return has(key) ? size(key) : fallback;
     }
@@ -1184,6 +1232,20 @@ inline constexpr supported_model supported_models[] = {
     {"ernie_thu", "BertModel", "ctt/models/ernie_thu.hpp", "::ctt::ernie_thu",
      detail::map_ignoring_architecture<detail::map_ernie_thu<detail::config_writer>>},
 };
+
+/// The bounds a `config.json` is parsed within (real ones are a few kB, three levels deep).
+inline constexpr json_limits hf_config_json_limits{
+    .max_bytes = 4u << 20, .max_depth = 16, .max_string_bytes = 1u << 16, .unique_keys = false};
+
+/**
+ * @brief Parses the text of a `config.json` within `hf_config_json_limits`.
+ * @param label names the file in messages.
+ * @throws io_error `"<label>: ..."` for malformed JSON or a bound exceeded.
+ */
+[[nodiscard]] inline nlohmann::json parse_hf_config(std::string_view text,
+                                                    std::string_view label = "config.json") {
+    return parse_json_within(text, hf_config_json_limits, label);
+}
 
 /**
  * @brief The registry entry of a config: `architecture` when given, else the config's first

@@ -25,7 +25,6 @@
 #include <limits>
 #include <map>
 #include <optional>
-#include <set>
 #include <span>
 #include <string>
 #include <string_view>
@@ -42,6 +41,7 @@
 #include "ctt/core/tensor_view.hpp"
 #include "ctt/io/detail/mapped_file.hpp"
 #include "ctt/io/half.hpp"
+#include "ctt/io/json_limits.hpp"
 
 namespace ctt {
 
@@ -262,7 +262,8 @@ void convert_elements(dtype type, const std::byte* src, std::size_t count, T* ds
 } // namespace detail
 
 /**
- * @brief A safetensors file, memory-mapped read-only (or held in memory), with its header
+ * @brief A safetensors file, memory-mapped read-only (or held in memory, copied or the caller's
+ *        buffer read in place), with its header
  *        parsed and validated on construction. Move-only; reads are `const` and thread-safe.
  *
  * @code
@@ -275,6 +276,8 @@ class safetensors_file {
 public:
     /// Headers longer than this are refused (the reference implementation uses the same bound).
     static constexpr std::uint64_t max_header_bytes = 100'000'000;
+    /// Longest string of a header (a tensor name, a dtype, a metadata key or value).
+    static constexpr std::size_t max_string_bytes = 1u << 16;
 
     /// Maps and validates the file at `path`.
     [[nodiscard]] static safetensors_file open(const std::filesystem::path& path) {
@@ -299,6 +302,23 @@ public:
     [[nodiscard]] static safetensors_file from_bytes(std::span<const std::byte> bytes,
                                                      std::string label = "<memory>") {
         return from_bytes(std::vector<std::byte>(bytes.begin(), bytes.end()), std::move(label));
+    }
+
+    /**
+     * @brief Validates a file that the caller holds in memory (weights embedded in a program,
+     *        received over a network) and reads it in place, without a copy.
+     *
+     * The validation is the one of `open`: nothing is allocated from the header before its
+     * length is checked against `bytes.size()`. `bytes` must outlive the returned object and
+     * every view of it.
+     */
+    [[nodiscard]] static safetensors_file from_buffer(std::span<const std::byte> bytes,
+                                                      std::string label = "<memory>") {
+        safetensors_file f;
+        f.source_ = std::move(label);
+        f.storage_ = bytes;
+        f.parse();
+        return f;
     }
 
     safetensors_file(safetensors_file&&) noexcept = default;
@@ -472,6 +492,9 @@ private:
         if (const auto* m = std::get_if<detail::mapped_file>(&storage_)) {
             return m->bytes();
         }
+        if (const auto* caller = std::get_if<std::span<const std::byte>>(&storage_)) {
+            return *caller;
+        }
         return std::get<std::vector<std::byte>>(storage_);
     }
 
@@ -512,7 +535,7 @@ private:
     [[nodiscard]] std::uint64_t unsigned_field(const std::string& name, const char* field,
                                                const nlohmann::json& v) const;
 
-    std::variant<detail::mapped_file, std::vector<std::byte>> storage_;
+    std::variant<detail::mapped_file, std::vector<std::byte>, std::span<const std::byte>> storage_;
     std::string source_;
     std::size_t buffer_start_ = 0;
     std::map<std::string, tensor_info, std::less<>> tensors_;
@@ -540,37 +563,17 @@ inline void safetensors_file::parse() {
 
     // A valid header nests three levels (root, entry, shape); anything deeper is refused early.
     // Duplicate keys are refused too: JSON leaves their meaning open, so the file is ambiguous.
-    constexpr int deepest = 8;
-    std::vector<std::set<std::string>> keys_seen;
-    const nlohmann::json::parser_callback_t on_event = [&](int depth,
-                                                           nlohmann::json::parse_event_t event,
-                                                           nlohmann::json& parsed) {
-        using ev = nlohmann::json::parse_event_t;
-        if ((event == ev::object_start || event == ev::array_start) && depth >= deepest) {
-            fail(detail::message("header nests deeper than ", std::to_string(deepest), " levels"));
-        }
-        if (event == ev::object_start) {
-            keys_seen.emplace_back();
-        } else if (event == ev::object_end && !keys_seen.empty()) {
-            keys_seen.pop_back();
-        } else if (event == ev::key && !keys_seen.empty()) {
-            const auto& key = parsed.get_ref<const std::string&>();
-            if (!keys_seen.back().insert(key).second) {
-                fail("header repeats the key " + detail::quote_name(key));
-            }
-        }
-        return true;
-    };
+    // No string (a tensor name, a dtype, a metadata value) may exceed max_string_bytes.
     nlohmann::json header;
     try {
-        header = nlohmann::json::parse(text, text + header_length, on_event);
-    } catch (const nlohmann::json::exception& e) {
-        // The parser quotes the offending token, which a hostile header can make huge.
-        std::string reason = e.what();
-        if (reason.size() > 300) {
-            reason = reason.substr(0, 300) + "...";
-        }
-        fail("header is not valid JSON (" + reason + ")");
+        header = parse_json_within(std::string_view(text, static_cast<std::size_t>(header_length)),
+                                   {.max_bytes = max_header_bytes,
+                                    .max_depth = 8,
+                                    .max_string_bytes = max_string_bytes,
+                                    .unique_keys = true},
+                                   "header");
+    } catch (const io_error& e) {
+        fail(e.what());
     }
     if (!header.is_object()) {
         fail("header is not a JSON object");

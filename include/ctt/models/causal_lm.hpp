@@ -275,7 +275,9 @@ public:
             detail::check_at_most("causal_lm: session capacity and max_position_embeddings differ",
                                   capacity, max_positions);
         }
-        return session_type(capacity);
+        session_type session(capacity);
+        session.set_owner(this);
+        return session;
     }
 
     /**
@@ -485,6 +487,13 @@ private:
              std::vector<tensor<float, shape<dyn, hidden>>>* hidden_states) const {
         const index_t n = x.rows();
         const index_t past = session.length();
+        if (n == 0) {
+            throw value_error("causal_lm: the input is empty (a step needs at least one token)");
+        }
+        if (session.owner() != nullptr && session.owner() != this) {
+            throw value_error("causal_lm: the session was made by another model (each model "
+                              "runs only the sessions of its own new_session)");
+        }
         if constexpr (max_positions > 0) {
             detail::check_at_most("causal_lm: sequence length and max_position_embeddings differ",
                                   past + n, max_positions);

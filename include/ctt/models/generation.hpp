@@ -16,6 +16,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <limits>
 #include <numeric>
 #include <optional>
 #include <random>
@@ -47,20 +48,29 @@ choose_token(std::span<const float> logits, const sampling_options& options, std
     if (options.temperature <= 0.f) {
         return static_cast<std::int32_t>(argmax(logits));
     }
+    // A NaN logit (from NaN weights or inputs) ranks as -inf: the ordering stays a strict weak
+    // order, and it gets probability 0.
+    const auto rank = [&](index_t i) {
+        const float v = logits[i];
+        return std::isnan(v) ? -std::numeric_limits<float>::infinity() : v;
+    };
     std::vector<index_t> order(logits.size());
     std::iota(order.begin(), order.end(), index_t{0});
     // Most likely first; ties keep the lower id first so a seed always gives the same tokens.
     std::stable_sort(order.begin(), order.end(),
-                     [&](index_t a, index_t b) { return logits[a] > logits[b]; });
+                     [&](index_t a, index_t b) { return rank(a) > rank(b); });
+    const double top = rank(order[0]);
+    if (!std::isfinite(top)) {
+        return static_cast<std::int32_t>(order[0]); // +inf wins; all -inf or NaN: no preference
+    }
     index_t keep = order.size();
     if (options.top_k > 0) {
         keep = std::min(keep, options.top_k);
     }
     std::vector<double> probs(keep);
-    const double top = logits[order[0]];
     double total = 0;
     for (index_t i = 0; i < keep; ++i) {
-        probs[i] = std::exp((logits[order[i]] - top) / options.temperature);
+        probs[i] = std::exp((rank(order[i]) - top) / options.temperature);
         total += probs[i];
     }
     if (options.top_p < 1.f) {

@@ -71,7 +71,13 @@ class tokenizer {
 public:
     /** @brief Loads a `tokenizer.json` file. */
     [[nodiscard]] static tokenizer from_file(const std::filesystem::path& path);
-    /** @brief Loads a `tokenizer.json` held in memory. */
+    /**
+     * @brief Loads a `tokenizer.json` held in memory.
+     *
+     * The document is parsed within bounds (at most 1 GiB, 64 levels of nesting, 16 MiB per
+     * string); past one, `tokenizer_error` names it, e.g. "tokenizer.json: JSON nests deeper
+     * than 64 levels".
+     */
     [[nodiscard]] static tokenizer from_json(std::string_view json);
 
     tokenizer(tokenizer&&) noexcept;

@@ -156,7 +156,9 @@ inline void tile_product(const float* a, index_t rows, const float* b, index_t d
         with_static_rows<NV>(std::min(NV, nqv - q0), [&]<index_t V>() {
             const auto micro = [&]<index_t R>(index_t r0) {
                 tile_fma<R, V, AR, AC, LD, Accumulate>(a + r0 * AR, b + q0 * W, n_depth,
-                                                       c + r0 * LD + q0 * W, c_scale + q0 * W);
+                                                       c + r0 * LD + q0 * W,
+                                                       // Null without Accumulate: no offset.
+                                                       Accumulate ? c_scale + q0 * W : nullptr);
             };
             if constexpr (StaticRows > 0) {
                 // Rows known at compile time (the head dimension): only the micro-kernels
