@@ -4,6 +4,7 @@
 // sizes are above the kernels' parallel thresholds (GEMMs of m * n * k >= 1e6: a 64-token
 // prompt through the LM head, a batch of 4 x 64 tokens through every encoder projection), so
 // with OpenMP the parallel paths run. Built under ThreadSanitizer by the test-tsan preset.
+#include <ctt/io/parameter_loader.hpp>
 #include <ctt/models/bert.hpp>
 #include <ctt/models/generation.hpp>
 #include <ctt/models/gpt2.hpp>
@@ -14,6 +15,7 @@
 #include <cstdint>
 #include <cstring>
 #include <span>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -128,6 +130,24 @@ TEST_CASE("outputs are bit-identical for 1, 2 and 3 threads") {
         simd::set_num_threads(threads);
         CHECK(same_bits(decoder_outputs(*decoder), decoder_serial));
         CHECK(same_bits(encoder_outputs(*encoder), encoder_serial));
+    }
+}
+
+TEST_CASE("packed weights of every type: bit-identical for 1, 2 and 3 threads") {
+    const thread_count_guard guard;
+    for (const weight_type type :
+         {weight_type::f32, weight_type::bf16, weight_type::f16, weight_type::int8}) {
+        const std::string name(to_string(type));
+        CAPTURE(name);
+        auto decoder = test::random_model<gpt2_type>();
+        pack_weights(*decoder, type);
+        simd::set_num_threads(1);
+        const auto serial = decoder_outputs(*decoder);
+        for (int threads : {2, 3}) {
+            CAPTURE(threads);
+            simd::set_num_threads(threads);
+            CHECK(same_bits(decoder_outputs(*decoder), serial));
+        }
     }
 }
 

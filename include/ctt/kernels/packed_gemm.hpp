@@ -464,9 +464,11 @@ inline void gemv_packed(const float* x, const packed_matrix& b, float* y, float 
     constexpr index_t group = 4; // slivers per task: 8 accumulator chains
     const index_t slivers = (b.cols() + nr - 1) / nr;
     const index_t tasks = (slivers + group - 1) / group;
-    // Bound by the bytes of B: a second thread pays once B is well past the L2 (2 MiB of
-    // weights; a parallel region costs microseconds, and much more on a busy machine).
-    const int threads = b.bytes() >= (index_t{1} << 21) ? simd::max_threads() : 1;
+    // A second thread pays once B is well past the L2: 2^19 weights (2 MiB in f32; a parallel
+    // region costs microseconds, and much more on a busy machine). Counted in weights, not
+    // bytes: a reduced type reads fewer bytes but widens each weight, so its time per weight
+    // stays near f32's (bf16 768 x 768 products stayed serial when counted in bytes).
+    const int threads = b.rows() * b.cols() >= (index_t{1} << 19) ? simd::max_threads() : 1;
     detail::with_weight_type(b.type(), [&](auto w) {
         constexpr weight_type W = decltype(w)::value;
         const auto run = [&](index_t t) {
