@@ -197,10 +197,11 @@ void bm_reference(benchmark::State& state, index_t lq, index_t lk, bench_case c)
     set_flops(state, c, lq, lk, D);
 }
 
-/// One decode step over a filled cache (8 KV heads, causal), bytes/s of K and V.
-template <index_t D>
+/// One decode step over a filled cache (8 KV heads, causal) holding `E` (f32, bf16 or f16),
+/// bytes/s of K and V as stored.
+template <index_t D, ctt::weight_type E = ctt::weight_type::f32>
 void bm_decode(benchmark::State& state, index_t lk) {
-    ctt::kv_cache<heads, D> cache(lk);
+    ctt::kv_cache<heads, D, E> cache(lk);
     const auto kv = random_matrix(lk, heads * D, 4);
     cache.append(kv.view(), kv.view());
     const auto q = random_matrix(1, heads * D, 5);
@@ -210,8 +211,9 @@ void bm_decode(benchmark::State& state, index_t lk) {
         benchmark::DoNotOptimize(out.data());
     }
     // K and V of every head, read once per step.
-    state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations()) * 2 *
-                            static_cast<std::int64_t>(lk * heads * D * sizeof(float)));
+    state.SetBytesProcessed(
+        static_cast<std::int64_t>(state.iterations()) * 2 *
+        static_cast<std::int64_t>(lk * heads * D * sizeof(typename decltype(cache)::element_type)));
 }
 
 /// "BM_attention_<impl>/<lq>/<lk>/<d>/<case>" (snprintf: GCC 12 warns falsely on string +).
@@ -264,6 +266,19 @@ void register_all() {
                                      [=](benchmark::State& s) { bm_decode<D>(s, lk); })
             ->UseRealTime()
             ->Unit(benchmark::kMicrosecond);
+        if constexpr (D == 128) {
+            // The same step over caches of half the bytes.
+            benchmark::RegisterBenchmark(
+                bench_name("flash", 1, lk, D, "decode_bf16").c_str(),
+                [=](benchmark::State& s) { bm_decode<D, ctt::weight_type::bf16>(s, lk); })
+                ->UseRealTime()
+                ->Unit(benchmark::kMicrosecond);
+            benchmark::RegisterBenchmark(
+                bench_name("flash", 1, lk, D, "decode_f16").c_str(),
+                [=](benchmark::State& s) { bm_decode<D, ctt::weight_type::f16>(s, lk); })
+                ->UseRealTime()
+                ->Unit(benchmark::kMicrosecond);
+        }
     }
 }
 

@@ -1,5 +1,6 @@
 # ctt_add_hf_model(<target> CONFIG <config.json> [NAMESPACE <ns>] [HEADER <name.hpp>]
-#                  [ARCHITECTURE <HF class>] [WEIGHTS f32|bf16|f16|int8])
+#                  [ARCHITECTURE <HF class>] [WEIGHTS f32|bf16|f16|int8]
+#                  [KV_CACHE f32|bf16|f16])
 #
 # Turns a Hugging Face config.json into a compiled model type. At configure time it builds the
 # small ctt-hf-config tool (once per build tree) and runs it to write <name.hpp> (default
@@ -8,6 +9,9 @@
 # HF class (GPT2ForSequenceClassification, ...) when config.json's "architectures" does not.
 # WEIGHTS is how the model stores its projections once loaded (`config::weight_storage`); by
 # default the checkpoint's torch_dtype (bfloat16 -> bf16, float16 -> f16, else f32).
+# KV_CACHE is how a decoder's (or encoder-decoder's) sessions hold keys and values
+# (`config::kv_cache_storage`, default f32): bf16 or f16 halve the bytes long-context decode
+# reads. `<ns>::model_of<C>` is the family's template, for variants of `<ns>::config`.
 #
 # An unsupported model_type or setting stops the configuration with the tool's message. The
 # header is regenerated when config.json changes.
@@ -56,7 +60,7 @@ function(_ctt_build_hf_config_tool out_exe)
 endfunction()
 
 function(ctt_add_hf_model target)
-  cmake_parse_arguments(arg "" "CONFIG;NAMESPACE;HEADER;ARCHITECTURE;WEIGHTS" "" ${ARGN})
+  cmake_parse_arguments(arg "" "CONFIG;NAMESPACE;HEADER;ARCHITECTURE;WEIGHTS;KV_CACHE" "" ${ARGN})
   if(NOT arg_CONFIG)
     message(FATAL_ERROR "ctt_add_hf_model(${target}): CONFIG <config.json> is required")
   endif()
@@ -73,6 +77,9 @@ function(ctt_add_hf_model target)
   set(weights "")
   if(arg_WEIGHTS)
     set(weights --weights ${arg_WEIGHTS})
+  endif()
+  if(arg_KV_CACHE)
+    list(APPEND weights --kv-cache ${arg_KV_CACHE})
   endif()
   _ctt_build_hf_config_tool(tool)
   set(out_dir "${CMAKE_CURRENT_BINARY_DIR}/ctt_models/${target}")

@@ -3,8 +3,8 @@
 // the directory's config.json); `ctt-random-checkpoint` writes such directories.
 //
 //   bench_e2e_<name> [--checkpoint <dir>] [--weights f32|bf16|f16|int8] [-p 512] [-n 128]
-//                    [-t threads]
-//                    [-r repetitions] [--json]
+//                    [-d depth] [--kv-cache f32|bf16|f16] [-t threads] [-r repetitions]
+//                    [--json]
 //
 // --accuracy: instead, the logits of every position of the p-token prompt with the weights as
 // given against f32 (the same checkpoint loaded twice): max |delta logit|, the mean KL divergence
@@ -12,9 +12,11 @@
 //
 // pp<p>: tokens/s of one p-token prompt into an empty cache (the logits of its last position,
 // which is what generation needs); tg<n>: tokens/s of n one-token steps from an empty cache,
-// each fed the previous step's argmax. Medians of r runs. Also: load time (mmap + bind + pack),
-// peak RSS after the runs, and for tg the fraction of the bandwidth bound: weight bytes read per
-// token times tokens/s over the streaming-read bandwidth measured in the same run.
+// each fed the previous step's argmax, after a d-token prompt (untimed; llama-bench's -d) when
+// d > 0, with the KV cache in the --kv-cache type (default f32). Medians of r runs. Also: load time
+// (mmap + bind + pack), peak RSS after the runs, and for tg the fraction of the bandwidth bound:
+// weight bytes read per token (and keys and values at depth) times tokens/s over the streaming-read
+// bandwidth measured in the same run.
 #include <ctt/io/parameter_loader.hpp>
 #include <ctt/io/safetensors.hpp>
 #include <ctt/models/generation.hpp>
@@ -40,6 +42,14 @@ namespace {
 
 using clock_type = std::chrono::steady_clock;
 using model_type = e2e_model::model;
+
+/// The checkpoint's model with its sessions' keys and values stored as `E`.
+template <ctt::weight_type E>
+struct kv_config : e2e_model::config {
+    static constexpr ctt::weight_type kv_cache_storage = E;
+};
+template <ctt::weight_type E>
+using model_with_kv = e2e_model::model_of<kv_config<E>>;
 
 double seconds_since(clock_type::time_point t) {
     return std::chrono::duration<double>(clock_type::now() - t).count();
@@ -120,6 +130,8 @@ struct options {
     ctt::weight_type weights = ctt::default_weights<model_type>;
     ctt::index_t prompt = 512;
     ctt::index_t generate = 128;
+    ctt::index_t depth = 0;
+    ctt::weight_type kv_cache = ctt::weight_type::f32;
     int threads = ctt::simd::max_threads();
     int repetitions = 3;
     bool json = false;
@@ -185,10 +197,102 @@ int accuracy(const options& o, const std::vector<std::int32_t>& prompt) {
     return 0;
 }
 
+/// pp and tg of one model type (the checkpoint's, or a variant with another KV cache).
+template <class Model>
+int measure(const options& o, const std::vector<std::int32_t>& prompt) {
+    constexpr ctt::index_t V = Model::vocab;
+    auto model = std::make_unique<Model>();
+    const auto load_start = clock_type::now();
+    {
+        const auto file = ctt::safetensors_file::open(o.checkpoint + "/model.safetensors");
+        ctt::load_parameters(*model, file, o.weights);
+    }
+    const double load_ms = 1000.0 * seconds_since(load_start);
+
+    ctt::tensor<float, ctt::shape<ctt::dyn, V>> logits(1);
+    std::vector<double> pp, tg;
+    for (int r = 0; r < o.repetitions; ++r) {
+        if (o.prompt > 0) {
+            auto session = model->new_session(o.prompt);
+            const auto start = clock_type::now();
+            model->step(session, prompt, logits.view());
+            pp.push_back(static_cast<double>(o.prompt) / seconds_since(start));
+        }
+        if (o.generate > 0) {
+            auto session = model->new_session(o.depth + o.generate);
+            if (o.depth > 0) {
+                std::vector<std::int32_t> context(o.depth);
+                for (ctt::index_t i = 0; i < o.depth; ++i) {
+                    context[i] = prompt.empty() ? 1 : prompt[i % prompt.size()];
+                }
+                model->step(session, context, logits.view());
+            }
+            std::int32_t token = prompt.empty() ? 1 : prompt.front();
+            const auto start = clock_type::now();
+            for (ctt::index_t i = 0; i < o.generate; ++i) {
+                model->step(session, std::span(&token, 1), logits.view());
+                token = static_cast<std::int32_t>(ctt::argmax({logits.data(), V}));
+            }
+            tg.push_back(static_cast<double>(o.generate) / seconds_since(start));
+        }
+    }
+    const std::uint64_t rss = peak_rss_bytes();
+    weight_bytes_counter counter;
+    counter.packed = o.weights;
+    model->visit_parameters(counter, "");
+    const bool tied = counter.total == counter.embedding || Model::spec::tie_word_embeddings;
+    // Keys and values each step reads: every layer's cache, at the run's mean length.
+    using element = typename Model::session_type::layer_type::element_type;
+    const auto kv_per_token = static_cast<std::uint64_t>(
+        2.0 * static_cast<double>(Model::num_layers * Model::kv_width * sizeof(element)) *
+        (static_cast<double>(o.depth) + static_cast<double>(o.generate + 1) / 2.0));
+    const std::uint64_t per_token = counter.total - (tied ? 0 : counter.embedding) + kv_per_token;
+    const double bandwidth = read_bandwidth(o.threads);
+
+    const std::string name = o.checkpoint.substr(o.checkpoint.find_last_of('/') + 1);
+    const std::string weights(ctt::to_string(o.weights));
+    const std::string kv(ctt::to_string(o.kv_cache));
+    const auto report = [&](const std::string& test, double tps, double bound) {
+        if (o.json) {
+            std::printf("{\"model\": \"%s\", \"test\": \"%s\", \"weights\": \"%s\", "
+                        "\"kv_cache\": \"%s\", \"threads\": "
+                        "%d, \"tokens_per_second\": %.3f, \"load_ms\": %.1f, \"peak_rss_bytes\": "
+                        "%llu, \"weight_bytes\": %llu, \"read_bandwidth\": %.4g, "
+                        "\"bandwidth_bound_fraction\": %.4f}\n",
+                        name.c_str(), test.c_str(), weights.c_str(), kv.c_str(), o.threads, tps,
+                        load_ms, static_cast<unsigned long long>(rss),
+                        static_cast<unsigned long long>(counter.total), bandwidth, bound);
+        } else {
+            std::printf("| %-14s | %-7s | %-4s | %7d | %-11s | %10.2f | %s\n", name.c_str(),
+                        weights.c_str(), kv.c_str(), o.threads, test.c_str(), tps,
+                        bound > 0 ? (std::to_string(bound).substr(0, 4) + " of bound").c_str()
+                                  : "");
+        }
+    };
+    if (!o.json) {
+        std::printf("%s: %.1f MB of weights (%.1f MB read per token), loaded in %.0f ms, peak "
+                    "RSS %.1f MB, read bandwidth %.1f GB/s on %d threads\n",
+                    o.checkpoint.c_str(), static_cast<double>(counter.total) / 1e6,
+                    static_cast<double>(per_token) / 1e6, load_ms, static_cast<double>(rss) / 1e6,
+                    bandwidth / 1e9, o.threads);
+        std::printf("| model          | weights | kv   | threads | test        |        t/s |\n");
+    }
+    if (!pp.empty()) {
+        report("pp" + std::to_string(o.prompt), median(pp), 0.0);
+    }
+    if (!tg.empty()) {
+        const double t = median(tg);
+        report("tg" + std::to_string(o.generate) +
+                   (o.depth > 0 ? "@d" + std::to_string(o.depth) : std::string()),
+               t, t * static_cast<double>(per_token) / bandwidth);
+    }
+    return 0;
+}
+
 int usage() {
     std::fprintf(stderr, "usage: bench_e2e [--checkpoint <dir>] [--weights f32|bf16|f16|int8] "
-                         "[-p N] [-n N] "
-                         "[-t threads] [-r repetitions] [--json]\n");
+                         "[-p N] [-n N] [-d depth] [--kv-cache f32|bf16|f16] "
+                         "[-t threads] [-r repetitions] [--json] [--accuracy]\n");
     return 2;
 }
 
@@ -210,6 +314,16 @@ int main(int argc, char** argv) {
                 return 2;
             }
             o.weights = *type;
+        } else if (a == "--kv-cache") {
+            const std::string w = value();
+            const auto type = ctt::parse_weight_type(w);
+            if (!type || *type == ctt::weight_type::int8) {
+                std::fprintf(stderr, "bench_e2e: --kv-cache %s: not f32, bf16 or f16\n", w.c_str());
+                return 2;
+            }
+            o.kv_cache = *type;
+        } else if (a == "-d") {
+            o.depth = std::strtoull(value().c_str(), nullptr, 10);
         } else if (a == "-p") {
             o.prompt = std::strtoull(value().c_str(), nullptr, 10);
         } else if (a == "-n") {
@@ -238,75 +352,12 @@ int main(int argc, char** argv) {
     if (o.accuracy) {
         return accuracy(o, prompt);
     }
-    auto model = std::make_unique<model_type>();
-    const auto load_start = clock_type::now();
-    {
-        const auto file = ctt::safetensors_file::open(o.checkpoint + "/model.safetensors");
-        ctt::load_parameters(*model, file, o.weights);
+    switch (o.kv_cache) {
+    case ctt::weight_type::bf16:
+        return measure<model_with_kv<ctt::weight_type::bf16>>(o, prompt);
+    case ctt::weight_type::f16:
+        return measure<model_with_kv<ctt::weight_type::f16>>(o, prompt);
+    default:
+        return measure<model_type>(o, prompt);
     }
-    const double load_ms = 1000.0 * seconds_since(load_start);
-
-    ctt::tensor<float, ctt::shape<ctt::dyn, V>> logits(1);
-    std::vector<double> pp, tg;
-    for (int r = 0; r < o.repetitions; ++r) {
-        if (o.prompt > 0) {
-            auto session = model->new_session(o.prompt);
-            const auto start = clock_type::now();
-            model->step(session, prompt, logits.view());
-            pp.push_back(static_cast<double>(o.prompt) / seconds_since(start));
-        }
-        if (o.generate > 0) {
-            auto session = model->new_session(o.generate);
-            std::int32_t token = prompt.empty() ? 1 : prompt.front();
-            const auto start = clock_type::now();
-            for (ctt::index_t i = 0; i < o.generate; ++i) {
-                model->step(session, std::span(&token, 1), logits.view());
-                token = static_cast<std::int32_t>(ctt::argmax({logits.data(), V}));
-            }
-            tg.push_back(static_cast<double>(o.generate) / seconds_since(start));
-        }
-    }
-    const std::uint64_t rss = peak_rss_bytes();
-    weight_bytes_counter counter;
-    counter.packed = o.weights;
-    model->visit_parameters(counter, "");
-    const bool tied = counter.total == counter.embedding || model_type::spec::tie_word_embeddings;
-    const std::uint64_t per_token = counter.total - (tied ? 0 : counter.embedding);
-    const double bandwidth = read_bandwidth(o.threads);
-
-    const std::string name = o.checkpoint.substr(o.checkpoint.find_last_of('/') + 1);
-    const std::string weights(ctt::to_string(o.weights));
-    const auto report = [&](const std::string& test, double tps, double bound) {
-        if (o.json) {
-            std::printf("{\"model\": \"%s\", \"test\": \"%s\", \"weights\": \"%s\", \"threads\": "
-                        "%d, \"tokens_per_second\": %.3f, \"load_ms\": %.1f, \"peak_rss_bytes\": "
-                        "%llu, \"weight_bytes\": %llu, \"read_bandwidth\": %.4g, "
-                        "\"bandwidth_bound_fraction\": %.4f}\n",
-                        name.c_str(), test.c_str(), weights.c_str(), o.threads, tps, load_ms,
-                        static_cast<unsigned long long>(rss),
-                        static_cast<unsigned long long>(counter.total), bandwidth, bound);
-        } else {
-            std::printf("| %-14s | %-7s | %7d | %-6s | %10.2f | %s\n", name.c_str(),
-                        weights.c_str(), o.threads, test.c_str(), tps,
-                        bound > 0 ? (std::to_string(bound).substr(0, 4) + " of bound").c_str()
-                                  : "");
-        }
-    };
-    if (!o.json) {
-        std::printf("%s: %.1f MB of weights (%.1f MB read per token), loaded in %.0f ms, peak "
-                    "RSS %.1f MB, read bandwidth %.1f GB/s on %d threads\n",
-                    o.checkpoint.c_str(), static_cast<double>(counter.total) / 1e6,
-                    static_cast<double>(per_token) / 1e6, load_ms, static_cast<double>(rss) / 1e6,
-                    bandwidth / 1e9, o.threads);
-        std::printf("| model          | weights | threads | test   |        t/s |\n");
-    }
-    if (!pp.empty()) {
-        report("pp" + std::to_string(o.prompt), median(pp), 0.0);
-    }
-    if (!tg.empty()) {
-        const double t = median(tg);
-        report("tg" + std::to_string(o.generate), t,
-               t * static_cast<double>(per_token) / bandwidth);
-    }
-    return 0;
 }

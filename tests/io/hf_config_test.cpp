@@ -419,6 +419,20 @@ TEST_CASE("weight_storage: the requested type, else the checkpoint's torch_dtype
     CHECK_FALSE(ctt::parse_weight_type("q4_0").has_value());
 }
 
+TEST_CASE("kv_cache_storage: written only when asked for; int8 refused; model_of names the family") {
+    const auto config = read_config("llama");
+    const std::string field = "static constexpr ::ctt::weight_type kv_cache_storage = ";
+    CHECK_FALSE(contains(ctt::hf_config_header(config, "l"), field));
+    CHECK(contains(ctt::hf_config_header(config, "l", "config.json", {}, {}, ctt::weight_type::bf16),
+                   field + "::ctt::weight_type::bf16;"));
+    CHECK(contains(ctt::hf_config_header(config, "l", "config.json", {}, {}, ctt::weight_type::f16),
+                   field + "::ctt::weight_type::f16;"));
+    CHECK_THROWS_WITH_AS(
+        (void)ctt::hf_config_header(config, "l", "config.json", {}, {}, ctt::weight_type::int8),
+        "a KV cache holds f32, bf16 or f16, not int8", ctt::io_error);
+    CHECK(contains(ctt::hf_config_header(config, "l"), "using model_of = ::ctt::llama<C>;"));
+}
+
 TEST_CASE("absurd sizes are a configure-time error naming the setting") {
     auto l = read_config("llama");
     l["hidden_size"] = 1'000'000'000'000;

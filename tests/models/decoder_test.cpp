@@ -67,3 +67,60 @@ TEST_CASE("gpt2 reproduces HF GPT2LMHeadModel, greedy generation through the KV 
 TEST_CASE("llama reproduces HF LlamaForCausalLM, greedy generation through the KV cache") {
     check_decoder_case<ctt::llama<tiny_llama>>("llama");
 }
+
+namespace {
+/// The golden LLaMA, its sessions holding keys and values in bfloat16.
+struct tiny_llama_bf16_cache : tiny_llama {
+    static constexpr ctt::weight_type kv_cache_storage = ctt::weight_type::bf16;
+};
+} // namespace
+
+TEST_CASE("llama with a bf16 KV cache: HF's logits within bf16's precision, its greedy ids, and "
+          "the prompt at once as token by token") {
+    using namespace ctt;
+    using model_type = llama<tiny_llama_bf16_cache>;
+    static_assert(model_type::session_type::storage == weight_type::bf16);
+    static_assert(llama<tiny_llama>::session_type::storage == weight_type::f32);
+    constexpr index_t V = model_type::vocab;
+    const auto c = test::golden_case::hf("llama");
+    auto model = std::make_unique<model_type>();
+    load_parameters(*model, c.model);
+    const auto ids = c.io.load_ints("input_ids");
+    const index_t batch = c.dim("B");
+    const index_t length = c.dim("S");
+    const auto ref_logits = c.io.load_floats("logits");
+    const auto ref_generated = c.io.load_ints("generated_ids");
+    const index_t generated_length = ref_generated.size() / batch;
+    for (index_t b = 0; b < batch; ++b) {
+        CAPTURE(b);
+        const std::span<const std::int32_t> prompt(ids.data() + b * length, length);
+        auto session = model->new_session(length);
+        tensor<float, shape<dyn, V>> logits(length);
+        model->step(session, prompt, logits.view());
+        const std::span<const float> ref(ref_logits.data() + b * length * V, length * V);
+        // Keys and values rounded once (relative error up to 2^-9): the logits move by up to
+        // 0.014 here (0.35% of the largest), beyond the f32 tolerance (2e-4).
+        const auto report = test::within_tolerance({logits.data(), logits.size()}, ref, 1e-2);
+        CHECK_MESSAGE(report, report.message());
+        MESSAGE("bf16 KV cache, sequence " << b << ": " << report.message());
+        CHECK_FALSE(test::within_tolerance({logits.data(), logits.size()}, ref));
+
+        // Token by token, the decode kernel reads the same rounded keys and values as the
+        // prompt's kernel did: only the order of float sums differs.
+        auto stepped = model->new_session(length);
+        tensor<float, shape<dyn, V>> last(1);
+        for (index_t t = 0; t < length; ++t) {
+            model->step(stepped, prompt.subspan(t, 1), last.view());
+            CAPTURE(t);
+            const auto same = test::within_tolerance(
+                {last.data(), V}, {logits.data() + t * V, static_cast<std::size_t>(V)}, 1e-5);
+            CHECK_MESSAGE(same, same.message());
+        }
+
+        const auto generated = generate(*model, prompt, generated_length - length);
+        const std::vector<std::int32_t> expected(ref_generated.begin() + b * generated_length,
+                                                 ref_generated.begin() +
+                                                     (b + 1) * generated_length);
+        CHECK(generated == expected);
+    }
+}

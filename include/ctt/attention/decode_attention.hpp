@@ -29,8 +29,8 @@ inline void check_head_counts(index_t q_width, index_t out_width, index_t head_d
 /// Checks the operands of a multi-head call over `[L, heads * D]` views and describes K and V
 /// for the kernels.
 template <index_t D, class Q, class K, class V, class O>
-kv_source checked_kv_source(const Q& q, const K& k, const V& v, const O& out, index_t n_heads,
-                            index_t n_kv_heads) {
+kv_source<> checked_kv_source(const Q& q, const K& k, const V& v, const O& out, index_t n_heads,
+                              index_t n_kv_heads) {
     check_head_counts(q.cols(), out.cols(), D, n_heads, n_kv_heads);
     check_dims(CTT_MSG_ATTENTION_HEAD_DIM, k.cols(), n_kv_heads * D);
     check_dims(CTT_MSG_ATTENTION_HEAD_DIM, v.cols(), n_kv_heads * D);
@@ -57,7 +57,7 @@ void decode_attention(const Q& q, const K& k, const V& v, const O& out, const M&
                       const B& bias = {}, const QT& q_transform = {},
                       const attention_params& params = {}, index_t n_heads = 1,
                       index_t n_kv_heads = 1) {
-    const detail::kv_source kv = detail::checked_kv_source<D>(q, k, v, out, n_heads, n_kv_heads);
+    const detail::kv_source<> kv = detail::checked_kv_source<D>(q, k, v, out, n_heads, n_kv_heads);
     detail::check_dims(CTT_MSG_ATTENTION_Q_OUT, q.rows(), 1);
     detail::decode_heads<D>({q.data(), q.row_stride(), D}, kv, {out.data(), out.row_stride(), D},
                             n_heads, n_kv_heads, mask, bias, q_transform,
@@ -69,16 +69,16 @@ void decode_attention(const Q& q, const K& k, const V& v, const O& out, const M&
  * @brief One query row per head over the tokens of `cache` (`n_heads` a multiple of its KV
  *        heads). See the overload on views.
  */
-template <index_t KvHeads, index_t D, detail::float_matrix_view Q,
+template <index_t KvHeads, index_t D, weight_type E, detail::float_matrix_view Q,
           detail::mutable_float_matrix_view O, attention_mask M = no_mask, score_bias B = no_bias,
           qk_transform QT = no_transform>
-void decode_attention(const Q& q, const kv_cache<KvHeads, D>& cache, const O& out,
+void decode_attention(const Q& q, const kv_cache<KvHeads, D, E>& cache, const O& out,
                       const M& mask = {}, const B& bias = {}, const QT& q_transform = {},
                       const attention_params& params = {}, index_t n_heads = KvHeads) {
     detail::check_head_counts(q.cols(), out.cols(), D, n_heads, KvHeads);
     detail::check_dims(CTT_MSG_ATTENTION_Q_OUT, q.rows(), out.rows());
     detail::check_dims(CTT_MSG_ATTENTION_Q_OUT, q.rows(), 1);
-    const detail::kv_source kv = cache.source();
+    const auto kv = cache.source();
     detail::decode_heads<D>({q.data(), q.row_stride(), D}, kv, {out.data(), out.row_stride(), D},
                             n_heads, KvHeads, mask, bias, q_transform,
                             params.offset_for(1, kv.length), params.scale_for(D),

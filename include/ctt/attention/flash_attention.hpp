@@ -39,8 +39,8 @@ struct head_shifted_bias {
     }
 };
 
-template <index_t D, class M, class B, class QT>
-void attention_dispatch(head_rows<const float> q, const kv_source& kv, head_rows<float> out,
+template <index_t D, weight_type E, class M, class B, class QT>
+void attention_dispatch(head_rows<const float> q, const kv_source<E>& kv, head_rows<float> out,
                         index_t lq, index_t n_heads, index_t n_kv_heads, const M& mask,
                         const B& bias, const QT& q_transform, const attention_params& params) {
     const index_t offset = params.offset_for(lq, kv.length);
@@ -74,7 +74,8 @@ void flash_attention(const Q& q, const K& k, const V& v, const O& out, const M& 
     detail::check_head_operands(q, k, v, out);
     constexpr index_t D = detail::static_cols_v<Q>;
     static_assert(D != dyn, "flash_attention: the head dimension must be a compile-time extent");
-    const detail::kv_source kv{k.data(), v.data(), k.row_stride(), v.row_stride(), 0, 0, k.rows()};
+    const detail::kv_source<> kv{k.data(), v.data(), k.row_stride(), v.row_stride(),
+                                 0,        0,        k.rows()};
     const detail::head_rows<const float> qr{q.data(), q.row_stride(), 0};
     const detail::head_rows<float> outr{out.data(), out.row_stride(), 0};
     if constexpr (is_no_bias_v<B>) {
@@ -103,7 +104,7 @@ void attention_heads(const Q& q, const K& k, const V& v, const O& out, const M& 
                      const B& bias = {}, const QT& q_transform = {},
                      const attention_params& params = {}, index_t n_heads = 1,
                      index_t n_kv_heads = 1) {
-    const detail::kv_source kv = detail::checked_kv_source<D>(q, k, v, out, n_heads, n_kv_heads);
+    const detail::kv_source<> kv = detail::checked_kv_source<D>(q, k, v, out, n_heads, n_kv_heads);
     detail::attention_dispatch<D>({q.data(), q.row_stride(), D}, kv,
                                   {out.data(), out.row_stride(), D}, q.rows(), n_heads, n_kv_heads,
                                   mask, bias, q_transform, params);
@@ -113,10 +114,10 @@ void attention_heads(const Q& q, const K& k, const V& v, const O& out, const M& 
  * @brief Attention of every head over the tokens of a KV cache (`Lk = cache.length()`): the
  *        prefill of a decoder (`Lq > 1`) or a decode step (`Lq = 1`).
  */
-template <index_t KvHeads, index_t D, detail::float_matrix_view Q,
+template <index_t KvHeads, index_t D, weight_type E, detail::float_matrix_view Q,
           detail::mutable_float_matrix_view O, attention_mask M = no_mask, score_bias B = no_bias,
           qk_transform QT = no_transform>
-void attention_heads(const Q& q, const kv_cache<KvHeads, D>& cache, const O& out,
+void attention_heads(const Q& q, const kv_cache<KvHeads, D, E>& cache, const O& out,
                      const M& mask = {}, const B& bias = {}, const QT& q_transform = {},
                      const attention_params& params = {}, index_t n_heads = KvHeads) {
     detail::check_head_counts(q.cols(), out.cols(), D, n_heads, KvHeads);

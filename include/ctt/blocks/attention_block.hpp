@@ -82,6 +82,7 @@ struct attention_block {
     static constexpr index_t qkv_width = q_width + 2 * kv_width;
     static_assert(Heads % KvHeads == 0, CTT_MSG_ATTENTION_GQA);
     using workspace = attention_workspace<qkv_width, q_width>;
+    /// The default (float) cache of `forward_cached`, which takes one of any storage.
     using cache = kv_cache<KvHeads, HeadDim>;
 
     Projection projection;
@@ -141,10 +142,11 @@ struct attention_block {
      *        cache: their keys and values are appended (keys transformed at their absolute
      *        positions), then every new query attends over the whole cache.
      */
-    template <class TX, tensor_shape SX, tensor_shape SY, attention_mask M, score_bias B,
-              qk_transform QT, qk_transform KT>
-    void forward_cached(tensor_view<TX, SX> x, tensor_view<float, SY> y, bool accumulate, cache& kv,
-                        const M& mask, const B& bias, const QT& q_transform, const KT& k_transform,
+    template <class TX, tensor_shape SX, tensor_shape SY, weight_type S, attention_mask M,
+              score_bias B, qk_transform QT, qk_transform KT>
+    void forward_cached(tensor_view<TX, SX> x, tensor_view<float, SY> y, bool accumulate,
+                        kv_cache<KvHeads, HeadDim, S>& kv, const M& mask, const B& bias,
+                        const QT& q_transform, const KT& k_transform,
                         const attention_params& params, workspace& ws) const {
         const index_t n = x.rows();
         auto qkv = ws.qkv.view().rows(0, n);
@@ -181,8 +183,8 @@ struct cross_attention_block {
     linear<q_width, Hidden, Bias> out;
 
     /// Projects `memory` (`[Lm, MemoryWidth]`) into `kv`, which is reset first.
-    template <class TM, tensor_shape SM>
-    void prepare(tensor_view<TM, SM> memory, cache& kv) const {
+    template <class TM, tensor_shape SM, weight_type S>
+    void prepare(tensor_view<TM, SM> memory, kv_cache<Heads, HeadDim, S>& kv) const {
         tensor<float, shape<dyn, q_width>> keys(memory.rows());
         tensor<float, shape<dyn, q_width>> values(memory.rows());
         k.forward(memory, keys.view());
@@ -192,10 +194,11 @@ struct cross_attention_block {
     }
 
     /// `y (+)= out(attention(q(x), memory))`; `mask` sees key positions of the memory.
-    template <class TX, tensor_shape SX, tensor_shape SY, attention_mask M, score_bias B>
-    void forward(tensor_view<TX, SX> x, tensor_view<float, SY> y, bool accumulate, const cache& kv,
-                 const M& mask, const B& bias, const attention_params& params,
-                 tensor_view<float, shape<dyn, q_width>> q_buffer,
+    template <class TX, tensor_shape SX, tensor_shape SY, weight_type S, attention_mask M,
+              score_bias B>
+    void forward(tensor_view<TX, SX> x, tensor_view<float, SY> y, bool accumulate,
+                 const kv_cache<Heads, HeadDim, S>& kv, const M& mask, const B& bias,
+                 const attention_params& params, tensor_view<float, shape<dyn, q_width>> q_buffer,
                  tensor_view<float, shape<dyn, q_width>> context) const {
         const index_t n = x.rows();
         auto qb = q_buffer.rows(0, n);

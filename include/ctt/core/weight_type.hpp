@@ -74,6 +74,17 @@ template <class Config>
         return weight_type::f32;
     }
 }
+
+/// `Config::kv_cache_storage` when the configuration names one (`f32`, `bf16` or `f16`), else
+/// `f32`: how a decoder's sessions hold keys and values.
+template <class Config>
+[[nodiscard]] constexpr weight_type config_kv_cache() noexcept {
+    if constexpr (requires { Config::kv_cache_storage; }) {
+        return static_cast<weight_type>(Config::kv_cache_storage);
+    } else {
+        return weight_type::f32;
+    }
+}
 } // namespace detail
 
 } // namespace ctt

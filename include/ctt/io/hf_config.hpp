@@ -1332,14 +1332,21 @@ inline constexpr json_limits hf_config_json_limits{
  * @brief The text of a header that defines, in namespace `ns`, `struct config` (the constants
  *        of `config_json`) and `using model = ctt::<family><config>`. `weights` is how the model
  *        stores its projections (`config::weight_storage`, read by the decoder, encoder and
- *        encoder-decoder templates); by default the checkpoint's `torch_dtype`.
+ *        encoder-decoder templates); by default the checkpoint's `torch_dtype`. `kv_cache`,
+ *        when not `f32`, is how sessions hold keys and values (`config::kv_cache_storage`,
+ *        read by the decoder and encoder-decoder templates): `bf16` or `f16`. The header also
+ *        defines `model_of<C>`, the family's template, for variants of the configuration.
  * @throws io_error for an unknown `model_type` or a setting ctt does not implement.
  */
 [[nodiscard]] inline std::string hf_config_header(const nlohmann::json& config_json,
                                                   std::string_view ns,
                                                   std::string_view source = "config.json",
                                                   std::string_view architecture = {},
-                                                  std::optional<weight_type> weights = {}) {
+                                                  std::optional<weight_type> weights = {},
+                                                  weight_type kv_cache = weight_type::f32) {
+    if (kv_cache == weight_type::int8) {
+        throw io_error("a KV cache holds f32, bf16 or f16, not int8");
+    }
     const supported_model* found = &find_supported_model(config_json, architecture);
     const std::string type = config_json.at("model_type").get<std::string>();
     detail::config_writer w(config_json, type);
@@ -1353,10 +1360,17 @@ inline constexpr json_limits hf_config_json_limits{
         << w.members()
         << "    /// How the projections are stored once loaded (WEIGHTS, else torch_dtype).\n"
         << "    static constexpr ::ctt::weight_type weight_storage = ::ctt::weight_type::"
-        << to_string(weights.value_or(weights_of_dtype(config_json))) << ";\n"
-        << "};\n\n"
+        << to_string(weights.value_or(weights_of_dtype(config_json))) << ";\n";
+    if (kv_cache != weight_type::f32) {
+        out << "    /// How sessions hold keys and values (KV_CACHE).\n"
+            << "    static constexpr ::ctt::weight_type kv_cache_storage = ::ctt::weight_type::"
+            << to_string(kv_cache) << ";\n";
+    }
+    out << "};\n\n"
         << "/// The model type this configuration defines.\n"
-        << "using model = " << found->templ << "<config>;\n\n"
+        << "using model = " << found->templ << "<config>;\n"
+        << "/// The family's template, for variants of `config`.\n"
+        << "template <class C>\nusing model_of = " << found->templ << "<C>;\n\n"
         << "/// The checkpoint's HF model_type and architecture.\n"
         << "inline constexpr const char* model_type = \"" << type << "\";\n"
         << "inline constexpr const char* architecture = \"" << found->architecture << "\";\n\n"

@@ -217,7 +217,9 @@ public:
     using residual_type = residual_layer<traits::placement, norm_type, traits::shared_norm>;
     using head_norm_type =
         std::conditional_t<traits::qk_norm, head_rms_norm<head_dim>, detail::absent>;
-    using session_type = layered_kv_cache<num_layers, kv_heads, head_dim>;
+    /// How sessions hold keys and values (`C::kv_cache_storage`, default `f32`).
+    static constexpr weight_type kv_cache_storage = detail::config_kv_cache<C>();
+    using session_type = layered_kv_cache<num_layers, kv_heads, head_dim, kv_cache_storage>;
 
     /// One layer: attention, its norms, and the index of its feed-forward (dense or experts).
     struct layer {
@@ -567,7 +569,7 @@ private:
     }
 
     template <class In, class Out>
-    void attend(index_t i, const layer& l, kv_cache<kv_heads, head_dim>& cache, In in, Out y,
+    void attend(index_t i, const layer& l, typename session_type::layer_type& cache, In in, Out y,
                 bool acc, typename attention_type::workspace& ws) const {
         attention_params params;
         if constexpr (traits::attention_scale != 0.0f) {

@@ -234,6 +234,9 @@ public:
     static constexpr bool has_learned_positions = traits::positions == position_embedding::learned;
     /// How `load_parameters` stores the projections (`C::weight_storage`, default `f32`).
     static constexpr weight_type weight_storage = detail::config_weights<C>();
+    /// How sessions hold the decoder's keys and values, self and cross (`C::kv_cache_storage`,
+    /// default `f32`).
+    static constexpr weight_type kv_cache_storage = detail::config_kv_cache<C>();
 
     static_assert(traits::placement == norm_placement::pre ||
                       traits::placement == norm_placement::post,
@@ -293,9 +296,10 @@ public:
 
     /// One sequence being decoded: self-attention caches and the encoder's keys and values.
     struct session_type {
-        layered_kv_cache<decoder_layers * decoder_self_per_layer, decoder_heads, decoder_head_dim>
+        layered_kv_cache<decoder_layers * decoder_self_per_layer, decoder_heads, decoder_head_dim,
+                         kv_cache_storage>
             self;
-        std::vector<kv_cache<decoder_heads, decoder_head_dim>> cross;
+        std::vector<kv_cache<decoder_heads, decoder_head_dim, kv_cache_storage>> cross;
         std::vector<std::uint8_t> encoder_padding;
         [[nodiscard]] index_t length() const noexcept { return self.length(); }
     };

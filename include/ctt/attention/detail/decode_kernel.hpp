@@ -33,30 +33,34 @@ struct decode_call_buffers {
     std::vector<float> state;
 };
 
-/// `q . k` for one key row, as a register of partial sums (reduced by the caller).
-template <index_t D>
-[[nodiscard]] inline simd::batch<float> dot_partial(const float* q, const float* k) noexcept {
+/// `q . k` for one key row (stored as `E`, widened in registers), as a register of partial
+/// sums (reduced by the caller).
+template <index_t D, weight_type E = weight_type::f32>
+[[nodiscard]] inline simd::batch<float> dot_partial(const float* q,
+                                                    const kv_storage_t<E>* k) noexcept {
     using batch = simd::batch<float>;
+    using element = kv_element<E>;
     constexpr index_t W = simd::width<float>;
     batch acc0(0.0f);
     batch acc1(0.0f);
     index_t d = 0;
     for (; d + 2 * W <= D; d += 2 * W) {
-        acc0 = simd::fma(simd::load(q + d), simd::load(k + d), acc0);
-        acc1 = simd::fma(simd::load(q + d + W), simd::load(k + d + W), acc1);
+        acc0 = simd::fma(simd::load(q + d), element::load(k + d), acc0);
+        acc1 = simd::fma(simd::load(q + d + W), element::load(k + d + W), acc1);
     }
     for (; d < D; d += W) {
         const index_t lanes = std::min(W, D - d);
-        acc0 = simd::fma(simd::load_n(q + d, lanes), simd::load_n(k + d, lanes), acc0);
+        acc0 = simd::fma(simd::load_n(q + d, lanes), kv_load_n<E>(k + d, lanes), acc0);
     }
     return acc0 + acc1;
 }
 
-/// `acc[0..D) += sum_j p[j] v[j]` over `n` value rows.
-template <index_t D>
-inline void accumulate_values(const float* p, index_t n, const float* v, index_t ldv,
+/// `acc[0..D) += sum_j p[j] v[j]` over `n` value rows (stored as `E`).
+template <index_t D, weight_type E = weight_type::f32>
+inline void accumulate_values(const float* p, index_t n, const kv_storage_t<E>* v, index_t ldv,
                               float* acc) noexcept {
     using batch = simd::batch<float>;
+    using element = kv_element<E>;
     constexpr index_t W = simd::width<float>;
     constexpr index_t full = D / W;
     constexpr index_t step = full < 8 ? (full == 0 ? 1 : full) : 8;
@@ -73,7 +77,7 @@ inline void accumulate_values(const float* p, index_t n, const float* v, index_t
             for (index_t j = 0; j < n; ++j) {
                 const batch pj(p[j]);
                 for (index_t t = 0; t < step; ++t) {
-                    a[t] = simd::fma(pj, simd::load(v + j * ldv + (c + t) * W), a[t]);
+                    a[t] = simd::fma(pj, element::load(v + j * ldv + (c + t) * W), a[t]);
                 }
             }
             for (index_t t = 0; t < step; ++t) {
@@ -84,7 +88,7 @@ inline void accumulate_values(const float* p, index_t n, const float* v, index_t
             for (; c < full; ++c) {
                 batch a = simd::load(acc + c * W);
                 for (index_t j = 0; j < n; ++j) {
-                    a = simd::fma(batch(p[j]), simd::load(v + j * ldv + c * W), a);
+                    a = simd::fma(batch(p[j]), element::load(v + j * ldv + c * W), a);
                 }
                 simd::store(acc + c * W, a);
             }
@@ -92,7 +96,7 @@ inline void accumulate_values(const float* p, index_t n, const float* v, index_t
     }
     for (index_t d = full * W; d < D; ++d) {
         for (index_t j = 0; j < n; ++j) {
-            acc[d] += p[j] * v[j * ldv + d];
+            acc[d] += p[j] * element::widen(v[j * ldv + d]);
         }
     }
 }
@@ -103,10 +107,11 @@ inline void accumulate_values(const float* p, index_t n, const float* v, index_t
  * `qs` holds the group's queries (transformed and scaled), `state` per head `D + 2` floats:
  * the unnormalised output, then the running max and sum.
  */
-template <index_t D, class M, class B>
-void decode_chunk(const float* qs, index_t group, index_t first_head, const float* k, index_t ldk,
-                  const float* v, index_t ldv, index_t k_begin, index_t k_end, index_t q_pos,
-                  const M& mask, const B& bias, float* state, decode_workspace& ws) {
+template <index_t D, weight_type E, class M, class B>
+void decode_chunk(const float* qs, index_t group, index_t first_head, const kv_storage_t<E>* k,
+                  index_t ldk, const kv_storage_t<E>* v, index_t ldv, index_t k_begin,
+                  index_t k_end, index_t q_pos, const M& mask, const B& bias, float* state,
+                  decode_workspace& ws) {
     constexpr index_t Bd = decode_block;
     if (ws.scores.size() < group * Bd) {
         ws.scores.resize(group * Bd);
@@ -122,9 +127,9 @@ void decode_chunk(const float* qs, index_t group, index_t first_head, const floa
         // result lanes, so the batched transpose-reduction is not used.) The decode step is
         // bound by reading K and V, not by these reductions.
         for (index_t j = 0; j < nb; ++j) {
-            const float* krow = k + (kb + j) * ldk;
+            const kv_storage_t<E>* krow = k + (kb + j) * ldk;
             for (index_t g = 0; g < group; ++g) {
-                scores[g * Bd + j] = simd::reduce_add(dot_partial<D>(qs + g * D, krow));
+                scores[g * Bd + j] = simd::reduce_add(dot_partial<D, E>(qs + g * D, krow));
             }
         }
         for (index_t g = 0; g < group; ++g) {
@@ -137,7 +142,7 @@ void decode_chunk(const float* qs, index_t group, index_t first_head, const floa
                 mask.apply(q_pos, kb, nb, row);
             }
             online_softmax_step(row, nb, st[D], st[D + 1], st, D);
-            accumulate_values<D>(row, nb, v + kb * ldv, ldv, st);
+            accumulate_values<D, E>(row, nb, v + kb * ldv, ldv, st);
         }
     }
 }
@@ -147,8 +152,8 @@ void decode_chunk(const float* qs, index_t group, index_t first_head, const floa
  *        are items spread over the threads; the merge walks chunks in order, so the result
  *        depends on `chunk` but never on the thread count.
  */
-template <index_t D, class M, class B, class QT>
-void decode_heads(head_rows<const float> q, const kv_source& kv, head_rows<float> out,
+template <index_t D, weight_type E, class M, class B, class QT>
+void decode_heads(head_rows<const float> q, const kv_source<E>& kv, head_rows<float> out,
                   index_t n_heads, index_t n_kv_heads, const M& mask, const B& bias,
                   const QT& q_transform, index_t q_pos, float scale, index_t chunk) {
     const index_t lk = kv.length;
@@ -182,10 +187,10 @@ void decode_heads(head_rows<const float> q, const kv_source& kv, head_rows<float
             const index_t c = item % n_chunks;
             const index_t k_begin = c * chunk_len;
             const index_t k_end = std::min(lk, k_begin + chunk_len);
-            decode_chunk<D>(qs.data() + g * group * D, group, g * group,
-                            kv.k + g * kv.k_head_stride, kv.k_row_stride,
-                            kv.v + g * kv.v_head_stride, kv.v_row_stride, k_begin, k_end, q_pos,
-                            mask, bias, state.data() + (c * n_heads + g * group) * S, ws);
+            decode_chunk<D, E>(qs.data() + g * group * D, group, g * group,
+                               kv.k + g * kv.k_head_stride, kv.k_row_stride,
+                               kv.v + g * kv.v_head_stride, kv.v_row_stride, k_begin, k_end, q_pos,
+                               mask, bias, state.data() + (c * n_heads + g * group) * S, ws);
         },
         2.0 * static_cast<double>(n_heads) * static_cast<double>(lk) * static_cast<double>(D));
 

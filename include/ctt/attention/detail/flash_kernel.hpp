@@ -75,7 +75,9 @@ struct flash_workspace {
     /// `flash_heads`, and whose keys they are.
     std::vector<float> head_k;
     std::vector<float> head_v;
-    const float* packed_k = nullptr;
+    /// A head's values widened from reduced precision, before their transposition.
+    std::vector<float> head_wide;
+    const void* packed_k = nullptr;
 
     /// A new call: the packed head, if any, is stale (the same address may hold new keys).
     void reset() noexcept { packed_k = nullptr; }
@@ -269,11 +271,12 @@ inline void transpose_tile(const float* src, index_t lds, index_t rows, index_t 
     }
 }
 
-/// Rows `[0, n)` of a `ld`-strided source, contiguous in `dst` (`D` floats each).
-template <index_t D>
-inline void copy_rows(const float* src, index_t ld, index_t n, float* dst) noexcept {
+/// Rows `[0, n)` of a `ld`-strided source stored as `E`, contiguous floats in `dst` (`D`
+/// each).
+template <index_t D, weight_type E = weight_type::f32>
+inline void copy_rows(const kv_storage_t<E>* src, index_t ld, index_t n, float* dst) noexcept {
     for (index_t j = 0; j < n; ++j) {
-        std::memcpy(dst + j * D, src + j * ld, D * sizeof(float));
+        kv_widen_row<E>(src + j * ld, D, dst + j * D);
     }
 }
 
@@ -429,18 +432,21 @@ void flash_query_tile(const float* q, index_t ldq, const float* k, index_t ldk, 
  *        items. Each output row belongs to exactly one item, computed the same way whatever
  *        thread runs it, so results do not depend on the thread count.
  */
-template <index_t D, index_t Bq = flash_block_q, index_t Bk = flash_block_k, class M, class B,
-          class QT>
-void flash_heads(head_rows<const float> q, const kv_source& kv, head_rows<float> out, index_t lq,
+template <index_t D, index_t Bq = flash_block_q, index_t Bk = flash_block_k, weight_type E, class M,
+          class B, class QT>
+void flash_heads(head_rows<const float> q, const kv_source<E>& kv, head_rows<float> out, index_t lq,
                  index_t n_heads, index_t n_kv_heads, const M& mask, const B& bias,
                  const QT& q_transform, index_t q_offset, float scale) {
+    constexpr bool reduced = E != weight_type::f32;
     const index_t tiles = (lq + Bq - 1) / Bq;
     const index_t group = n_heads / n_kv_heads;
     // With several query tiles per head, each thread first packs the keys and values of its
     // head: key rows contiguous (copied only from a [L, H*D] projection, whose rows sit pages
-    // apart), values transposed per key tile. Every tile then streams them sequentially.
-    const bool pack_heads = tiles > 1;
-    const bool copy_keys = kv.k_row_stride != D;
+    // apart), values transposed per key tile. Every tile then streams them sequentially. Keys
+    // and values stored in reduced precision are always packed, widened to float: the tiles
+    // then read floats only, whatever the cache holds.
+    const bool pack_heads = tiles > 1 || reduced;
+    const bool copy_keys = kv.k_row_stride != D || reduced;
     // Query tiles cost differently under a mask (under causal the last sees every key, the
     // first a few): threads then take items one at a time, each head's last tile first.
     // Without a mask they cost the same, and contiguous ranges keep each head on one thread
@@ -454,19 +460,33 @@ void flash_heads(head_rows<const float> q, const kv_source& kv, head_rows<float>
             const index_t t = tiles - 1 - item % tiles;
             const index_t g = h / group;
             const index_t q_begin = t * Bq;
-            const float* k = kv.k + g * kv.k_head_stride;
-            const float* v = kv.v + g * kv.v_head_stride;
+            const kv_storage_t<E>* k_source = kv.k + g * kv.k_head_stride;
+            const kv_storage_t<E>* v_source = kv.v + g * kv.v_head_stride;
+            const float* k = nullptr;
+            const float* v = nullptr;
             index_t ldk = kv.k_row_stride;
+            if constexpr (!reduced) {
+                k = k_source;
+                v = v_source;
+            }
             const float* v_blocks = nullptr;
             if (pack_heads) {
-                if (ws.packed_k != k) {
+                if (ws.packed_k != k_source) {
                     if (copy_keys) {
                         ws.head_k.resize(kv.length * D);
-                        copy_rows<D>(k, ldk, kv.length, ws.head_k.data());
+                        copy_rows<D, E>(k_source, ldk, kv.length, ws.head_k.data());
                     }
                     ws.head_v.resize(round_up(kv.length, Bk) * D);
-                    pack_values_transposed<D, Bk>(v, kv.v_row_stride, kv.length, ws.head_v.data());
-                    ws.packed_k = k;
+                    if constexpr (reduced) {
+                        ws.head_wide.resize(kv.length * D);
+                        copy_rows<D, E>(v_source, kv.v_row_stride, kv.length, ws.head_wide.data());
+                        pack_values_transposed<D, Bk>(ws.head_wide.data(), D, kv.length,
+                                                      ws.head_v.data());
+                    } else {
+                        pack_values_transposed<D, Bk>(v_source, kv.v_row_stride, kv.length,
+                                                      ws.head_v.data());
+                    }
+                    ws.packed_k = k_source;
                 }
                 if (copy_keys) {
                     k = ws.head_k.data();

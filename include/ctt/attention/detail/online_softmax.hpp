@@ -12,6 +12,7 @@
 #include <memory>
 
 #include "ctt/attention/attention_concepts.hpp"
+#include "ctt/attention/detail/kv_elements.hpp"
 #include "ctt/simd/batch.hpp"
 #include "ctt/simd/denormals.hpp"
 #include "ctt/simd/math.hpp"
@@ -19,11 +20,14 @@
 
 namespace ctt::detail {
 
-/// Keys and values of one attention call: rows of a head sit `*_row_stride` floats apart,
-/// heads `*_head_stride` apart (`D` in a `[L, H*D]` projection, `capacity * D` in a cache).
+/// Keys and values of one attention call, stored as `E` (`float` unless a reduced-precision
+/// cache): rows of a head sit `*_row_stride` elements apart, heads `*_head_stride` apart (`D`
+/// in a `[L, H*D]` projection, `capacity * D` in a cache).
+template <weight_type E = weight_type::f32>
 struct kv_source {
-    const float* k = nullptr;
-    const float* v = nullptr;
+    static constexpr weight_type element = E;
+    const kv_storage_t<E>* k = nullptr;
+    const kv_storage_t<E>* v = nullptr;
     index_t k_row_stride = 0;
     index_t v_row_stride = 0;
     index_t k_head_stride = 0;
