@@ -35,6 +35,7 @@
 #include "ctt/kernels/detail/gemm_unroll.hpp"
 #include "ctt/simd/batch.hpp"
 #include "ctt/simd/parallel.hpp"
+#include "ctt/simd/transpose.hpp"
 
 // The micro-kernel is kept out of line: inlined several times into the blocked loops, GCC 12
 // stops keeping its accumulator array in registers and stores it to the stack every step.
@@ -163,11 +164,30 @@ inline void pack_b(index_t kc, index_t nc, const float* b, index_t ldb, transpos
                 }
             }
         } else {
-            // B is stored [n, k]: each packed row gathers one element from `cols` rows of B,
-            // a register at a time with a strided gather (the rows stay in L1 across p).
+            // B is stored [n, k]: packed row p holds element p of `cols` rows of B.
             const float* src = b + s * ldb;
             index_t j = 0;
-            if (cols == nr && (nr - 1) * ldb <= index_t{0x7fffffff}) {
+            if constexpr (lanes == simd::transpose_block_size) {
+                // AVX-512: 16 x 16 blocks transposed in registers, each row of B read a cache
+                // line at a time. xsimd's strided gather built its mask on every call and
+                // took 40% of loading a LLaMA (its [out, in] weights are packed this way).
+                constexpr index_t T = simd::transpose_block_size;
+                if (cols == nr) {
+                    index_t p0 = 0;
+                    for (; p0 + T <= kc; p0 += T) {
+                        for (index_t j0 = 0; j0 < nr; j0 += T) {
+                            simd::transpose_block(src + j0 * ldb + p0, ldb, dst + p0 * nr + j0, nr);
+                        }
+                    }
+                    for (index_t p = p0; p < kc; ++p) {
+                        for (index_t r = 0; r < nr; ++r) {
+                            dst[p * nr + r] = src[r * ldb + p];
+                        }
+                    }
+                    j = cols;
+                }
+            } else if (cols == nr && (nr - 1) * ldb <= index_t{0x7fffffff}) {
+                // A register at a time with a strided gather (the rows stay in L1 across p).
                 alignas(64) std::int32_t offsets[lanes];
                 for (index_t l = 0; l < lanes; ++l) {
                     offsets[l] = static_cast<std::int32_t>(l * ldb);
