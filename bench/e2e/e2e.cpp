@@ -30,6 +30,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <exception>
 #include <memory>
 #include <numeric>
 #include <random>
@@ -352,12 +353,17 @@ int main(int argc, char** argv) {
     if (o.accuracy) {
         return accuracy(o, prompt);
     }
-    switch (o.kv_cache) {
-    case ctt::weight_type::bf16:
-        return measure<model_with_kv<ctt::weight_type::bf16>>(o, prompt);
-    case ctt::weight_type::f16:
-        return measure<model_with_kv<ctt::weight_type::f16>>(o, prompt);
-    default:
-        return measure<model_type>(o, prompt);
+    try {
+        switch (o.kv_cache) {
+        case ctt::weight_type::bf16:
+            return measure<model_with_kv<ctt::weight_type::bf16>>(o, prompt);
+        case ctt::weight_type::f16:
+            return measure<model_with_kv<ctt::weight_type::f16>>(o, prompt);
+        default:
+            return measure<model_type>(o, prompt);
+        }
+    } catch (const std::exception& e) { // a missing file, a context past max_position_embeddings
+        std::fprintf(stderr, "bench_e2e: %s\n", e.what());
+        return 1;
     }
 }

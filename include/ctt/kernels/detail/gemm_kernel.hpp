@@ -173,15 +173,19 @@ inline void pack_b(index_t kc, index_t nc, const float* b, index_t ldb, transpos
                 // took 40% of loading a LLaMA (its [out, in] weights are packed this way).
                 constexpr index_t T = simd::transpose_block_size;
                 if (cols == nr) {
-                    index_t p0 = 0;
-                    for (; p0 + T <= kc; p0 += T) {
+                    // kc % 16 trailing elements per row, counted as such: GCC 12 warned of
+                    // undefined iterations (-Waggressive-loop-optimizations) when the tail ran
+                    // from the blocks' end to kc.
+                    const index_t tail = kc % T;
+                    const index_t p0 = kc - tail;
+                    for (index_t p = 0; p < p0; p += T) {
                         for (index_t j0 = 0; j0 < nr; j0 += T) {
-                            simd::transpose_block(src + j0 * ldb + p0, ldb, dst + p0 * nr + j0, nr);
+                            simd::transpose_block(src + j0 * ldb + p, ldb, dst + p * nr + j0, nr);
                         }
                     }
-                    for (index_t p = p0; p < kc; ++p) {
-                        for (index_t r = 0; r < nr; ++r) {
-                            dst[p * nr + r] = src[r * ldb + p];
+                    for (index_t r = 0; r < nr; ++r) {
+                        for (index_t t = 0; t < tail; ++t) {
+                            dst[(p0 + t) * nr + r] = src[r * ldb + p0 + t];
                         }
                     }
                     j = cols;
