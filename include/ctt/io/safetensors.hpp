@@ -215,7 +215,9 @@ void convert_elements(dtype type, const std::byte* src, std::size_t count, T* ds
             break;
         case dtype::f32:
             if constexpr (std::is_same_v<T, float> && std::endian::native == std::endian::little) {
-                std::memcpy(dst, src, count * sizeof(float));
+                if (count != 0) { // an empty vector's data() may be null: memcpy's UB
+                    std::memcpy(dst, src, count * sizeof(float));
+                }
             } else {
                 for (std::size_t i = 0; i < count; ++i, src += step) {
                     dst[i] = static_cast<T>(std::bit_cast<float>(read_le<std::uint32_t>(src)));
