@@ -14,6 +14,8 @@
 #include "ctt/core/tensor.hpp"
 #include "ctt/simd/parallel.hpp"
 
+#include "../support/attention_policies.hpp"
+
 namespace {
 
 using ctt::dyn;
@@ -30,27 +32,8 @@ matrix random_matrix(index_t rows, index_t cols, unsigned seed) {
     return m;
 }
 
-struct pair_rotation {
-    void apply(index_t pos, float* vec, index_t dim) const {
-        for (index_t i = 0; i + 1 < dim; i += 2) {
-            const float a = 0.02f * static_cast<float>(pos) / static_cast<float>(i + 1);
-            const float c = std::cos(a);
-            const float s = std::sin(a);
-            const float x = vec[i];
-            vec[i] = c * x - s * vec[i + 1];
-            vec[i + 1] = s * x + c * vec[i + 1];
-        }
-    }
-};
-
-struct distance_bias { // ALiBi-like, per head
-    void add(index_t head, index_t q_pos, index_t k_begin, index_t n, float* row) const {
-        for (index_t t = 0; t < n; ++t) {
-            row[t] -= 0.01f * static_cast<float>(head + 1) *
-                      static_cast<float>(q_pos - std::min(q_pos, k_begin + t));
-        }
-    }
-};
+using ctt::test::distance_bias;
+using ctt::test::pair_rotation;
 
 float max_diff(const float* a, const float* b, index_t n) {
     float m = 0;

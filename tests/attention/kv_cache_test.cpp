@@ -20,6 +20,8 @@
 #include "ctt/io/half.hpp"
 #include "ctt/simd/parallel.hpp"
 
+#include "../support/attention_policies.hpp"
+
 namespace {
 
 using ctt::dyn;
@@ -54,27 +56,8 @@ matrix rounded(const matrix& m) {
     return r;
 }
 
-struct pair_rotation { // a rotary-like key/query transform
-    void apply(index_t pos, float* vec, index_t dim) const {
-        for (index_t i = 0; i + 1 < dim; i += 2) {
-            const float a = 0.05f * static_cast<float>(pos) / static_cast<float>(i + 1);
-            const float c = std::cos(a);
-            const float s = std::sin(a);
-            const float x = vec[i];
-            vec[i] = c * x - s * vec[i + 1];
-            vec[i + 1] = s * x + c * vec[i + 1];
-        }
-    }
-};
-
-struct distance_bias { // ALiBi-like, per head
-    void add(index_t head, index_t q_pos, index_t k_begin, index_t n, float* row) const {
-        for (index_t t = 0; t < n; ++t) {
-            row[t] -= 0.01f * static_cast<float>(head + 1) *
-                      static_cast<float>(q_pos - std::min(q_pos, k_begin + t));
-        }
-    }
-};
+using ctt::test::distance_bias;
+using ctt::test::pair_rotation;
 
 bool same_bits(const matrix& a, const matrix& b) {
     return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](float x, float y) {
@@ -102,7 +85,7 @@ struct cache_pair {
         : reduced(k.rows())
         , exact(k.rows())
         , unrounded(k.rows()) {
-        const pair_rotation rotation;
+        const pair_rotation rotation{0.05f};
         for (index_t r = 0; r < k.rows(); r += step) {
             const index_t n = std::min(step, k.rows() - r);
             const auto kr = k.view().rows(r, n);
@@ -150,7 +133,7 @@ void check_head_dim() {
         matrix out_float(1, Hq * D);
         const auto decode = [&](const auto& cache, matrix& out) {
             ctt::decode_attention(q.view(), cache, out.view(), ctt::causal_mask{}, distance_bias{},
-                                  pair_rotation{}, chunked, Hq);
+                                  pair_rotation{0.05f}, chunked, Hq);
         };
         decode(caches.reduced, out_reduced);
         decode(caches.exact, out_exact);
@@ -184,7 +167,8 @@ void check_head_dim() {
             matrix pre_exact(lq, Hq * D);
             const auto prefill = [&](const auto& cache, matrix& out) {
                 ctt::attention_heads(qs.view(), cache, out.view(), ctt::causal_mask{},
-                                     distance_bias{}, pair_rotation{}, ctt::attention_params{}, Hq);
+                                     distance_bias{}, pair_rotation{0.05f}, ctt::attention_params{},
+                                     Hq);
             };
             prefill(caches.reduced, pre_reduced);
             prefill(caches.exact, pre_exact);
