@@ -2,8 +2,11 @@
 // at the projection shapes of llama-160m (768 wide, FFN 2048) and TinyLlama-1.1B (2048 wide,
 // FFN 5632). One row (decode) is bound by the bytes of weights it streams: compare its
 // `weight_bytes/s` with BM_read_bandwidth/256 of the same run. 512 rows (a prompt) are bound by
-// the multiply-adds: compare `FLOP/s` with BM_peak_fma.
+// the multiply-adds: compare `FLOP/s` with BM_peak_fma. `in_place=1` reads the `[out, in]` rows
+// where they lie (`packed_matrix::in_place`, the zero-copy load of a checkpoint) instead of
+// packed slivers: same results, bit for bit.
 #include <ctt/core/weight_type.hpp>
+#include <ctt/io/half.hpp>
 #include <ctt/kernels/packed_gemm.hpp>
 
 #include "bench_common.hpp"
@@ -28,13 +31,32 @@ std::vector<float> random_values(index_t n, std::uint32_t seed) {
     return v;
 }
 
-/// `y[m, n] = x[m, k] W[n, k]^T` with W packed as `type`; args: type, m.
+/// `W[n, k]` stored as `type` (`f32`, `bf16` or `f16`) and read in place.
+ctt::kernels::packed_matrix rows_in_place(index_t k, index_t n, const std::vector<float>& w,
+                                          weight_type type) {
+    if (type == weight_type::f32) {
+        auto rows = std::make_shared<std::vector<float>>(w);
+        return ctt::kernels::packed_matrix::in_place(k, n, rows->data(), type, rows);
+    }
+    auto rows = std::make_shared<std::vector<std::uint16_t>>(w.size());
+    for (std::size_t i = 0; i < w.size(); ++i) {
+        (*rows)[i] =
+            type == weight_type::bf16 ? ctt::float_to_bf16(w[i]) : ctt::float_to_fp16(w[i]);
+    }
+    return ctt::kernels::packed_matrix::in_place(k, n, rows->data(), type, rows);
+}
+
+/// `y[m, n] = x[m, k] W[n, k]^T` with W packed as `type` or read in place; args: type, m,
+/// in_place.
 template <index_t K, index_t N>
 void BM_packed_linear(benchmark::State& state) {
     const auto type = static_cast<weight_type>(state.range(0));
     const auto m = static_cast<index_t>(state.range(1));
+    const bool in_place = state.range(2) != 0;
     const auto w = random_values(N * K, 4);
-    const ctt::kernels::packed_matrix packed(K, N, w.data(), K, ctt::kernels::transpose::yes, type);
+    const auto packed = in_place ? rows_in_place(K, N, w, type)
+                                 : ctt::kernels::packed_matrix(K, N, w.data(), K,
+                                                               ctt::kernels::transpose::yes, type);
     const auto x = random_values(m * K, 3);
     std::vector<float> y(m * N);
     for (auto _ : state) {
@@ -53,10 +75,13 @@ void shapes(benchmark::internal::Benchmark* b) {
     for (const auto type :
          {weight_type::f32, weight_type::bf16, weight_type::f16, weight_type::int8}) {
         for (const std::int64_t m : {1, 512}) {
-            b->Args({static_cast<std::int64_t>(type), m});
+            b->Args({static_cast<std::int64_t>(type), m, 0});
+            if (type != weight_type::int8) {
+                b->Args({static_cast<std::int64_t>(type), m, 1});
+            }
         }
     }
-    b->ArgNames({"type", "m"})->UseRealTime();
+    b->ArgNames({"type", "m", "in_place"})->UseRealTime();
 }
 
 } // namespace

@@ -4,7 +4,7 @@
 //
 //   bench_e2e_<name> [--checkpoint <dir>] [--weights f32|bf16|f16|int8] [-p 512] [-n 128]
 //                    [-d depth] [--kv-cache f32|bf16|f16] [-t threads] [-r repetitions]
-//                    [--json]
+//                    [--in-place] [--json]
 //
 // --accuracy: instead, the logits of every position of the p-token prompt with the weights as
 // given against f32 (the same checkpoint loaded twice): max |delta logit|, the mean KL divergence
@@ -14,9 +14,10 @@
 // which is what generation needs); tg<n>: tokens/s of n one-token steps from an empty cache,
 // each fed the previous step's argmax, after a d-token prompt (untimed; llama-bench's -d) when
 // d > 0, with the KV cache in the --kv-cache type (default f32). Medians of r runs. Also: load time
-// (mmap + bind + pack), peak RSS after the runs, and for tg the fraction of the bandwidth bound:
-// weight bytes read per token (and keys and values at depth) times tokens/s over the streaming-read
-// bandwidth measured in the same run.
+// (mmap + bind + pack; with --in-place the projections stored as the products read them stay in
+// the file's mapping, `weight_binding::in_place`), peak RSS after the runs, and for tg the fraction
+// of the bandwidth bound: weight bytes read per token (and keys and values at depth) times tokens/s
+// over the streaming-read bandwidth measured in the same run.
 #include <ctt/io/parameter_loader.hpp>
 #include <ctt/io/safetensors.hpp>
 #include <ctt/models/generation.hpp>
@@ -137,6 +138,7 @@ struct options {
     int repetitions = 3;
     bool json = false;
     bool accuracy = false;
+    ctt::weight_binding binding = ctt::weight_binding::packed;
 };
 
 /// The logits of every position of `prompt` with the weights stored as `w`.
@@ -206,7 +208,7 @@ int measure(const options& o, const std::vector<std::int32_t>& prompt) {
     const auto load_start = clock_type::now();
     {
         const auto file = ctt::safetensors_file::open(o.checkpoint + "/model.safetensors");
-        ctt::load_parameters(*model, file, o.weights);
+        ctt::load_parameters(*model, file, o.weights, o.binding);
     }
     const double load_ms = 1000.0 * seconds_since(load_start);
 
@@ -253,15 +255,16 @@ int measure(const options& o, const std::vector<std::int32_t>& prompt) {
     const std::string name = o.checkpoint.substr(o.checkpoint.find_last_of('/') + 1);
     const std::string weights(ctt::to_string(o.weights));
     const std::string kv(ctt::to_string(o.kv_cache));
+    const char* binding = o.binding == ctt::weight_binding::in_place ? "in_place" : "packed";
     const auto report = [&](const std::string& test, double tps, double bound) {
         if (o.json) {
             std::printf("{\"model\": \"%s\", \"test\": \"%s\", \"weights\": \"%s\", "
-                        "\"kv_cache\": \"%s\", \"threads\": "
+                        "\"kv_cache\": \"%s\", \"binding\": \"%s\", \"threads\": "
                         "%d, \"tokens_per_second\": %.3f, \"load_ms\": %.1f, \"peak_rss_bytes\": "
                         "%llu, \"weight_bytes\": %llu, \"read_bandwidth\": %.4g, "
                         "\"bandwidth_bound_fraction\": %.4f}\n",
-                        name.c_str(), test.c_str(), weights.c_str(), kv.c_str(), o.threads, tps,
-                        load_ms, static_cast<unsigned long long>(rss),
+                        name.c_str(), test.c_str(), weights.c_str(), kv.c_str(), binding, o.threads,
+                        tps, load_ms, static_cast<unsigned long long>(rss),
                         static_cast<unsigned long long>(counter.total), bandwidth, bound);
         } else {
             std::printf("| %-14s | %-7s | %-4s | %7d | %-11s | %10.2f | %s\n", name.c_str(),
@@ -271,11 +274,11 @@ int measure(const options& o, const std::vector<std::int32_t>& prompt) {
         }
     };
     if (!o.json) {
-        std::printf("%s: %.1f MB of weights (%.1f MB read per token), loaded in %.0f ms, peak "
-                    "RSS %.1f MB, read bandwidth %.1f GB/s on %d threads\n",
+        std::printf("%s: %.1f MB of weights (%.1f MB read per token), loaded (%s) in %.0f ms, "
+                    "peak RSS %.1f MB, read bandwidth %.1f GB/s on %d threads\n",
                     o.checkpoint.c_str(), static_cast<double>(counter.total) / 1e6,
-                    static_cast<double>(per_token) / 1e6, load_ms, static_cast<double>(rss) / 1e6,
-                    bandwidth / 1e9, o.threads);
+                    static_cast<double>(per_token) / 1e6, binding, load_ms,
+                    static_cast<double>(rss) / 1e6, bandwidth / 1e9, o.threads);
         std::printf("| model          | weights | kv   | threads | test        |        t/s |\n");
     }
     if (!pp.empty()) {
@@ -293,7 +296,7 @@ int measure(const options& o, const std::vector<std::int32_t>& prompt) {
 int usage() {
     std::fprintf(stderr, "usage: bench_e2e [--checkpoint <dir>] [--weights f32|bf16|f16|int8] "
                          "[-p N] [-n N] [-d depth] [--kv-cache f32|bf16|f16] "
-                         "[-t threads] [-r repetitions] [--json] [--accuracy]\n");
+                         "[-t threads] [-r repetitions] [--in-place] [--json] [--accuracy]\n");
     return 2;
 }
 
@@ -333,6 +336,8 @@ int main(int argc, char** argv) {
             o.threads = std::atoi(value().c_str());
         } else if (a == "-r") {
             o.repetitions = std::max(1, std::atoi(value().c_str()));
+        } else if (a == "--in-place") {
+            o.binding = ctt::weight_binding::in_place;
         } else if (a == "--json") {
             o.json = true;
         } else if (a == "--accuracy") {

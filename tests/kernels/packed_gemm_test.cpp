@@ -5,6 +5,8 @@
 // weight layouts, alpha, accumulation and bias. Reduced-precision storage (bf16, f16, int8) is
 // checked against its own scalar twin: the matrix it must hold (rounded to nearest even, or
 // quantised per block of 32 along k), whose float product every call must give bit for bit.
+// A matrix read in place from `[n, k]` rows (`packed_matrix::in_place`, the zero-copy load) in
+// f32, bf16 or f16 gives the packed matrix's bits in every call.
 #include <ctt/io/half.hpp>
 #include <ctt/kernels/gemm.hpp>
 #include <ctt/kernels/packed_gemm.hpp>
@@ -17,6 +19,7 @@
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include <memory>
 #include <vector>
 
 using ctt::index_t;
@@ -93,6 +96,51 @@ std::vector<float> stored_twin(const std::vector<float>& b, index_t k, index_t n
     return out;
 }
 
+/// `[n, k]` rows stored as `type` (f32, bf16 or f16), read in place: the matrix a checkpoint's
+/// `[out, in]` weight becomes under `weight_binding::in_place`.
+ctt::kernels::packed_matrix rows_in_place(const std::vector<float>& rows, index_t k, index_t n,
+                                          ctt::weight_type type) {
+    if (type == ctt::weight_type::f32) {
+        auto copy = std::make_shared<std::vector<float>>(rows);
+        return ctt::kernels::packed_matrix::in_place(k, n, copy->data(), type, copy);
+    }
+    auto stored = std::make_shared<std::vector<std::uint16_t>>(rows.size());
+    for (std::size_t i = 0; i < rows.size(); ++i) {
+        (*stored)[i] = type == ctt::weight_type::bf16 ? ctt::float_to_bf16(rows[i])
+                                                      : ctt::float_to_fp16(rows[i]);
+    }
+    return ctt::kernels::packed_matrix::in_place(k, n, stored->data(), type, stored);
+}
+
+/// In place (`[n, k]` rows): the packed matrix's contents and every product's bits.
+void check_in_place(const packed_case& t, ctt::weight_type type, const std::vector<float>& b0,
+                    const ctt::kernels::packed_matrix& packed, const std::vector<float>& a,
+                    const std::vector<float>& c0, const std::vector<float>& c,
+                    const float* bias_ptr) {
+    const auto in_place = rows_in_place(b0, t.k, t.n, type);
+    CHECK(in_place.in_place());
+    CHECK(!packed.in_place());
+    CHECK(in_place.rows() == t.k);
+    CHECK(in_place.cols() == t.n);
+    CHECK(in_place.bytes() == t.k * t.n * ctt::element_bytes(type));
+    CHECK(same_bits(in_place.widened(), packed.widened()));
+    auto c_in_place = c0;
+    ctt::kernels::gemm_packed(t.m, a.data(), t.k, in_place, c_in_place.data(), t.n, t.alpha,
+                              t.accumulate, bias_ptr);
+    CHECK(same_bits(c_in_place, c));
+    for (index_t i = 0; i < t.m; i += std::max<index_t>(1, t.m / 3)) {
+        std::vector<float> row(c0.begin() + i * t.n, c0.begin() + (i + 1) * t.n);
+        ctt::kernels::gemv_packed(a.data() + i * t.k, in_place, row.data(), t.alpha, t.accumulate,
+                                  bias_ptr);
+        const std::vector<float> expected(c.begin() + i * t.n, c.begin() + (i + 1) * t.n);
+        CHECK(same_bits(row, expected));
+    }
+    // A copy shares the rows (and keeps them alive).
+    const auto copy = in_place;
+    CHECK(copy.in_place());
+    CHECK(same_bits(copy.widened(), packed.widened()));
+}
+
 void check(const packed_case& t, ctt::weight_type type = ctt::weight_type::f32) {
     CAPTURE(t.m);
     CAPTURE(t.n);
@@ -148,6 +196,9 @@ void check(const packed_case& t, ctt::weight_type type = ctt::weight_type::f32) 
         const std::vector<float> expected(c.begin() + i * t.n, c.begin() + (i + 1) * t.n);
         CHECK(same_bits(row, expected));
     }
+    if (t.tb == transpose::yes && type != ctt::weight_type::int8) {
+        check_in_place(t, type, b0, packed, a, c0, c, bias_ptr);
+    }
     // The scalar twin, within the GEMM's bound.
     auto ref = c0;
     ctt::kernels::reference::gemm(t.m, t.n, t.k, a.data(), t.k, b.data(), ldb, tb, ref.data(), t.n,
@@ -199,8 +250,21 @@ TEST_CASE("gemm_packed with bf16, f16 and int8 weights: the twin's matrix, its f
             }
             check({37, 129, 300, tb, 0.5f, true, true}, type);
             check({1, 517, 600, tb, -1.25f, true, true}, type);
+            // Whole slivers and rows of whole registers (the in-place fast path throughout).
+            check({1, 96, 512, tb, 1.f, false, true}, type);
+            check({20, 64, 1024, tb, 2.f, true, false}, type);
         }
     }
+}
+
+TEST_CASE("packed_matrix::in_place: int8 and missing rows are refused") {
+    CHECK_THROWS_AS(
+        (void)ctt::kernels::packed_matrix::in_place(32, 4, std::vector<std::int8_t>(128).data(),
+                                                    ctt::weight_type::int8, nullptr),
+        ctt::value_error);
+    CHECK_THROWS_AS(
+        (void)ctt::kernels::packed_matrix::in_place(32, 4, nullptr, ctt::weight_type::f32, nullptr),
+        ctt::value_error);
 }
 
 TEST_CASE("reduced-precision weights: NaN and infinity propagate as values") {
@@ -239,6 +303,9 @@ TEST_CASE("gemm_packed and gemv_packed give the same bits for 1, 2 and 3 threads
                             ctt::weight_type::int8}) {
         CAPTURE(ctt::to_string(type));
         const ctt::kernels::packed_matrix packed(k, n, b.data(), k, transpose::yes, type);
+        const bool reads_in_place = type != ctt::weight_type::int8;
+        const auto in_place =
+            reads_in_place ? rows_in_place(b, k, n, type) : ctt::kernels::packed_matrix{};
         std::vector<std::vector<float>> results;
         std::vector<std::vector<float>> rows;
         const int before = ctt::simd::max_threads();
@@ -250,6 +317,15 @@ TEST_CASE("gemm_packed and gemv_packed give the same bits for 1, 2 and 3 threads
             std::vector<float> row(n);
             ctt::kernels::gemv_packed(a.data(), packed, row.data(), 1.f, false, bias.data());
             rows.push_back(row);
+            if (reads_in_place) {
+                std::vector<float> c2(m * n);
+                ctt::kernels::gemm_packed(m, a.data(), k, in_place, c2.data(), n, 1.f, false,
+                                          bias.data());
+                CHECK(same_bits(c2, c));
+                std::vector<float> row2(n);
+                ctt::kernels::gemv_packed(a.data(), in_place, row2.data(), 1.f, false, bias.data());
+                CHECK(same_bits(row2, row));
+            }
         }
         ctt::simd::set_num_threads(before);
         CHECK(same_bits(results[0], results[1]));

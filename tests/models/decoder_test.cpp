@@ -1,9 +1,13 @@
 #include <ctt/io/parameter_loader.hpp>
+#include <ctt/io/safetensors_writer.hpp>
 #include <ctt/models/generation.hpp>
 #include <ctt/models/gpt2.hpp>
 #include <ctt/models/llama.hpp>
 
 #include <doctest/doctest.h>
+
+#include <cstring>
+#include <optional>
 
 #include "../support/golden_case.hpp"
 #include "../support/tiny_models.hpp"
@@ -123,4 +127,93 @@ TEST_CASE("llama with a bf16 KV cache: HF's logits within bf16's precision, its 
                                                      (b + 1) * generated_length);
         CHECK(generated == expected);
     }
+}
+
+namespace {
+/// `model`'s logits for every position of `prompt` at once (the many-row products), then token
+/// by token (the one-row products), one after the other.
+template <class Model>
+std::vector<float> logits_both_ways(const Model& model, std::span<const std::int32_t> prompt) {
+    using namespace ctt;
+    constexpr index_t V = Model::vocab;
+    const index_t length = prompt.size();
+    auto session = model.new_session(length);
+    tensor<float, shape<dyn, V>> logits(length);
+    model.step(session, prompt, logits.view());
+    std::vector<float> out(logits.data(), logits.data() + logits.size());
+    auto stepped = model.new_session(length);
+    tensor<float, shape<dyn, V>> last(1);
+    for (index_t t = 0; t < length; ++t) {
+        model.step(stepped, prompt.subspan(t, 1), last.view());
+        out.insert(out.end(), last.data(), last.data() + V);
+    }
+    return out;
+}
+
+/// `file` with every floating-point tensor stored as `type`, in memory.
+ctt::safetensors_file stored_as(const ctt::safetensors_file& file, ctt::dtype type) {
+    ctt::safetensors_writer w;
+    for (const auto& name : file.names()) {
+        w.add(name, file.info(name).shape, file.load_floats(name), type);
+    }
+    return ctt::safetensors_file::from_bytes(w.bytes(), "golden llama as bf16");
+}
+} // namespace
+
+TEST_CASE("llama bound in place (zero-copy): the packed load's bits, every projection read "
+          "from the file's bytes, which outlive the file object") {
+    using namespace ctt;
+    using model_type = llama<tiny_llama>;
+    const auto c = test::golden_case::hf("llama");
+    const auto ids = c.io.load_ints("input_ids");
+    const index_t length = c.dim("S");
+    const std::span<const std::int32_t> prompt(ids.data(), length);
+    // Every projection: q, k, v, o, gate, up, down per layer and the untied LM head.
+    constexpr index_t H = tiny_llama::hidden_size;
+    constexpr index_t kv = tiny_llama::num_kv_heads * tiny_llama::head_dim;
+    constexpr index_t F = tiny_llama::intermediate_size;
+    constexpr index_t projection_elements =
+        tiny_llama::num_layers * (2 * H * H + 2 * kv * H + 3 * H * F) + tiny_llama::vocab_size * H;
+    for (const auto type : {weight_type::f32, weight_type::bf16}) {
+        CAPTURE(to_string(type));
+        // The checkpoint in the weight type's dtype (the golden one is f32), bound both ways.
+        const auto stored = type == weight_type::f32 ? std::optional<safetensors_file>{}
+                                                     : stored_as(c.model, dtype::bf16);
+        const safetensors_file& source = stored ? *stored : c.model;
+        auto packed = std::make_unique<model_type>();
+        const auto packed_summary = load_parameters(*packed, source, type);
+        CHECK(packed_summary.in_place_bytes == 0);
+        auto in_place = std::make_unique<model_type>();
+        {
+            const auto file = type == weight_type::f32
+                                  ? safetensors_file::open(c.dir / "model.safetensors")
+                                  : stored_as(c.model, dtype::bf16);
+            const auto summary = load_parameters(*in_place, file, type, weight_binding::in_place);
+            CHECK(summary.tensors == packed_summary.tensors);
+            CHECK(summary.in_place_bytes == projection_elements * element_bytes(type));
+        } // the file object is gone: the model holds its bytes
+        const auto expected = logits_both_ways(*packed, prompt);
+        const auto got = logits_both_ways(*in_place, prompt);
+        REQUIRE(got.size() == expected.size());
+        CHECK(std::memcmp(got.data(), expected.data(), got.size() * sizeof(float)) == 0);
+        CHECK(generate(*in_place, prompt, 6) == generate(*packed, prompt, 6));
+    }
+    // In place only where the file stores the weight type's own dtype: bf16 weights from an f32
+    // file are packed (converted), as are int8 ones; and never from a caller's buffer
+    // (`from_buffer`), whose lifetime is the caller's.
+    const auto none_in_place = [](const safetensors_file& file, weight_type type) {
+        auto model = std::make_unique<model_type>();
+        return load_parameters(*model, file, type, weight_binding::in_place).in_place_bytes == 0;
+    };
+    CHECK(none_in_place(c.model, weight_type::bf16));
+    CHECK(none_in_place(c.model, weight_type::int8));
+    safetensors_writer w;
+    for (const auto& name : c.model.names()) {
+        w.add(name, c.model.info(name).shape, c.model.load_floats(name));
+    }
+    const auto buffer = w.bytes();
+    const auto borrowed = safetensors_file::from_buffer(buffer);
+    CHECK(borrowed.keep_alive() == nullptr);
+    CHECK(c.model.keep_alive() != nullptr);
+    CHECK(none_in_place(borrowed, weight_type::f32));
 }

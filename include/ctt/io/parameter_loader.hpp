@@ -16,7 +16,10 @@
  */
 
 #include <algorithm>
+#include <cstdint>
 #include <functional>
+#include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <string_view>
@@ -29,16 +32,40 @@
 
 namespace ctt {
 
+/// How `load_parameters` gives the linear layers their weights.
+enum class weight_binding {
+    /// Copied (and converted) into the GEMM's sliver layout: the fastest products; the load
+    /// reads and writes every weight.
+    packed,
+    /// Read where they lie in the mapped file when the checkpoint stores them as the products
+    /// read them (`[out, in]`, in the weight type's own dtype: F32, BF16 or F16): no copy, no
+    /// conversion, a load in milliseconds; the file's mapping lives as long as the model. Any
+    /// other weight (an `[in, out]` layout, another dtype, `int8`, a model that transforms
+    /// weights at load) is packed. Results are bit-identical to `packed`.
+    in_place,
+};
+
+/// A `[rows, cols]` weight a loader hands out in place (`parameter_loader::rows_in_place`).
+struct in_place_rows {
+    const void* data = nullptr;          ///< row-major, each element aligned to its size
+    weight_type type = weight_type::f32; ///< the stored dtype
+    std::shared_ptr<const void> owner;   ///< keeps `data` alive
+};
+
 /** @brief A parameter visitor that reads each visited tensor from a safetensors file. */
 class parameter_loader {
 public:
     /// Packs linear layers as `type`, each as soon as it is read; with `defer_packing`, only
     /// in `run_after_loading` (a model that transforms weights at load needs them unpacked).
+    /// With `weight_binding::in_place`, hands out the weights it can in place instead.
     explicit parameter_loader(const safetensors_file& file, weight_type type = weight_type::f32,
-                              bool defer_packing = false)
+                              bool defer_packing = false,
+                              weight_binding binding = weight_binding::packed)
         : file_(file)
         , type_(type)
-        , defer_(defer_packing) {}
+        , defer_(defer_packing)
+        , binding_(binding)
+        , owner_(binding == weight_binding::in_place ? file.keep_alive() : nullptr) {}
 
     /// Reads tensor `name` into `dst`; a mismatch of shape is recorded and reported by finish().
     template <class T, tensor_shape S>
@@ -58,6 +85,35 @@ public:
             problems_.emplace_back(e.what());
         }
     }
+
+    /**
+     * @brief A linear layer's `[rows, cols]` weight `name`, bound in place (and counted as
+     *        read) when the loader binds in place and the file stores it so: this shape, the
+     *        weight type's own dtype, each element aligned. Otherwise nothing, and the layer
+     *        reads it through `parameter` (where a missing or mis-shaped tensor is reported).
+     */
+    [[nodiscard]] std::optional<in_place_rows> rows_in_place(const std::string& name, index_t rows,
+                                                             index_t cols) {
+        if (binding_ != weight_binding::in_place || defer_ || owner_ == nullptr ||
+            visited_.contains(name) || !file_.contains(name)) {
+            return std::nullopt;
+        }
+        const tensor_info& t = file_.info(name);
+        const bool same_dtype = (type_ == weight_type::f32 && t.type == dtype::f32) ||
+                                (type_ == weight_type::bf16 && t.type == dtype::bf16) ||
+                                (type_ == weight_type::f16 && t.type == dtype::f16);
+        const auto bytes = file_.raw_bytes(name);
+        if (!same_dtype || t.shape.size() != 2 || t.shape[0] != rows || t.shape[1] != cols ||
+            reinterpret_cast<std::uintptr_t>(bytes.data()) % element_bytes(type_) != 0) {
+            return std::nullopt;
+        }
+        visited_.insert(name);
+        in_place_bytes_ += bytes.size();
+        return in_place_rows{bytes.data(), type_, owner_};
+    }
+
+    /// Bytes of weights bound in place so far.
+    [[nodiscard]] std::size_t in_place_bytes() const noexcept { return in_place_bytes_; }
 
     /// Whether the checkpoint holds tensor `name` (lets a model pick between a family's older and
     /// newer names, see `models/hf_names.hpp`).
@@ -87,7 +143,7 @@ public:
     /// The weight type linear layers are packed in.
     [[nodiscard]] weight_type weights() const noexcept { return type_; }
 
-    /// Number of elements read so far.
+    /// Number of tensors bound so far.
     [[nodiscard]] std::size_t loaded_tensors() const noexcept { return visited_.size(); }
 
     /// Throws `io_error` naming every missing, unexpected or mis-shaped tensor.
@@ -124,6 +180,9 @@ private:
     const safetensors_file& file_;
     weight_type type_ = weight_type::f32;
     bool defer_ = false;
+    weight_binding binding_ = weight_binding::packed;
+    std::shared_ptr<const void> owner_;
+    std::size_t in_place_bytes_ = 0;
     std::set<std::string, std::less<>> visited_;
     std::set<std::string, std::less<>> ignored_;
     std::vector<std::string> missing_;
@@ -165,21 +224,32 @@ inline constexpr weight_type default_weights = [] {
  *        linear layers as `weights`: each layer as soon as it is read, so that a bf16 or int8
  *        model never holds more than one layer in `float`. A model whose `finish_loading`
  *        rewrites projection weights (`Model::transforms_weights_at_load`) is packed after it.
+ *        With `weight_binding::in_place`, the projections the file stores as they are read
+ *        stay in the file's mapping instead (see `weight_binding`), which the model then keeps
+ *        alive: `file` may be destroyed once this returns.
  */
+/// What `load_parameters` did.
+struct load_summary {
+    std::size_t tensors = 0;        ///< tensors bound (read, or bound in place)
+    std::size_t in_place_bytes = 0; ///< bytes of weights the model reads where they lie in the file
+};
+
 template <class Model>
-void load_parameters(Model& model, const safetensors_file& file,
-                     weight_type weights = default_weights<Model>) {
+load_summary load_parameters(Model& model, const safetensors_file& file,
+                             weight_type weights = default_weights<Model>,
+                             weight_binding binding = weight_binding::packed) {
     bool defer = false;
     if constexpr (requires { Model::transforms_weights_at_load; }) {
         defer = Model::transforms_weights_at_load;
     }
-    parameter_loader loader(file, weights, defer);
+    parameter_loader loader(file, weights, defer, binding);
     model.visit_parameters(loader, std::string{});
     loader.finish();
     if constexpr (requires { model.finish_loading(); }) {
         model.finish_loading();
     }
     loader.run_after_loading();
+    return {loader.loaded_tensors(), loader.in_place_bytes()};
 }
 
 /**

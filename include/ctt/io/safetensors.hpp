@@ -25,6 +25,7 @@
 #include <functional>
 #include <limits>
 #include <map>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -297,7 +298,7 @@ public:
     [[nodiscard]] static safetensors_file open(const std::filesystem::path& path) {
         safetensors_file f;
         f.source_ = path.string();
-        f.storage_ = detail::mapped_file(path);
+        f.storage_ = std::make_shared<storage_type>(detail::mapped_file(path));
         f.parse();
         return f;
     }
@@ -307,7 +308,7 @@ public:
                                                      std::string label = "<memory>") {
         safetensors_file f;
         f.source_ = std::move(label);
-        f.storage_ = std::move(bytes);
+        f.storage_ = std::make_shared<storage_type>(std::move(bytes));
         f.parse();
         return f;
     }
@@ -330,7 +331,7 @@ public:
                                                       std::string label = "<memory>") {
         safetensors_file f;
         f.source_ = std::move(label);
-        f.storage_ = bytes;
+        f.storage_ = std::make_shared<storage_type>(bytes);
         f.parse();
         return f;
     }
@@ -371,9 +372,22 @@ public:
     /// Lets the system reclaim the memory of tensor `name`'s bytes in a mapped file (a copy has
     /// been taken); reading them again faults them back in. No effect for files in memory.
     void release_pages(std::string_view name) const {
-        if (const auto* m = std::get_if<detail::mapped_file>(&storage_)) {
+        if (const auto* m = std::get_if<detail::mapped_file>(storage_.get())) {
             m->drop(raw_bytes(name));
         }
+    }
+
+    /**
+     * @brief Shared ownership of the file's bytes (the mapping, or the copy `from_bytes` took),
+     *        for an object that reads tensors in place (`raw_bytes`) and may outlive this one
+     *        (a model loaded with `weight_binding::in_place`). Empty for `from_buffer`, whose
+     *        bytes the caller owns.
+     */
+    [[nodiscard]] std::shared_ptr<const void> keep_alive() const noexcept {
+        if (std::holds_alternative<std::span<const std::byte>>(*storage_)) {
+            return nullptr;
+        }
+        return storage_;
     }
 
     /// The `__metadata__` strings (empty when the header has none).
@@ -503,13 +517,13 @@ private:
     }
 
     [[nodiscard]] std::span<const std::byte> file_bytes() const noexcept {
-        if (const auto* m = std::get_if<detail::mapped_file>(&storage_)) {
+        if (const auto* m = std::get_if<detail::mapped_file>(storage_.get())) {
             return m->bytes();
         }
-        if (const auto* caller = std::get_if<std::span<const std::byte>>(&storage_)) {
+        if (const auto* caller = std::get_if<std::span<const std::byte>>(storage_.get())) {
             return *caller;
         }
-        return std::get<std::vector<std::byte>>(storage_);
+        return std::get<std::vector<std::byte>>(*storage_);
     }
 
     /// The byte buffer after the header; tensor offsets are relative to its start.
@@ -549,7 +563,10 @@ private:
     [[nodiscard]] std::uint64_t unsigned_field(const std::string& name, const char* field,
                                                const nlohmann::json& v) const;
 
-    std::variant<detail::mapped_file, std::vector<std::byte>, std::span<const std::byte>> storage_;
+    using storage_type =
+        std::variant<detail::mapped_file, std::vector<std::byte>, std::span<const std::byte>>;
+    /// Shared with every model that reads tensors in place (`keep_alive`).
+    std::shared_ptr<const storage_type> storage_;
     std::string source_;
     std::size_t buffer_start_ = 0;
     std::map<std::string, tensor_info, std::less<>> tensors_;

@@ -46,6 +46,83 @@
 
 namespace ctt::kernels {
 
+namespace detail {
+
+#if defined(__AVX512F__)
+/// A register of 16 pairs of 16-bit elements (`[2q, 2q + 1]` in lane `q`): its even and odd
+/// elements widened to `float`, exactly (bf16 by a shift or a mask, f16 by `vcvtph2ps`).
+template <weight_type W>
+inline void widen_pairs(__m512i v, __m512& even, __m512& odd) noexcept {
+    if constexpr (W == weight_type::bf16) {
+        even = _mm512_castsi512_ps(_mm512_slli_epi32(v, 16));
+        odd = _mm512_castsi512_ps(
+            _mm512_and_si512(v, _mm512_set1_epi32(static_cast<int>(0xffff0000u))));
+    } else {
+        even = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(v));
+        odd = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(v, 16)));
+    }
+}
+#endif
+
+/// One element of a row stored as `W` (`f32`, `bf16` or `f16`), widened.
+template <weight_type W>
+inline float widen_one(const void* row, index_t p) noexcept {
+    if constexpr (W == weight_type::f32) {
+        return static_cast<const float*>(row)[p];
+    } else if constexpr (W == weight_type::bf16) {
+        return bf16_to_float(static_cast<const std::uint16_t*>(row)[p]);
+    } else {
+        return fp16_to_float(static_cast<const std::uint16_t*>(row)[p]);
+    }
+}
+
+/**
+ * @brief Packs `kc x cols` of `op(B)` from `cols` rows of `B[n, k]` stored as `W` (each row
+ *        `ld` elements, starting at the block's first k) into one `kc x nr` float sliver,
+ *        columns past `cols` zero: the sliver `pack_b` writes, from a checkpoint's `[out, in]`
+ *        rows read in place.
+ */
+template <weight_type W>
+inline void pack_rows(index_t kc, index_t cols, const void* rows, index_t ld, float* dst) {
+    constexpr index_t nr = gemm_blocking::nr;
+    if constexpr (W == weight_type::f32) {
+        pack_b(kc, cols, static_cast<const float*>(rows), ld, transpose::yes, dst);
+    } else {
+        const auto* src = static_cast<const std::uint16_t*>(rows);
+        index_t p0 = 0;
+#if defined(__AVX512F__)
+        if (cols == nr && nr % 16 == 0) {
+            // 16 rows x 32 elements: one 16 x 16 transpose of element pairs, then each pair
+            // register widened into two packed rows.
+            p0 = kc / 32 * 32;
+            for (index_t j0 = 0; j0 < nr; j0 += 16) {
+                for (index_t p = 0; p < p0; p += 32) {
+                    __m512 r[16];
+                    for (index_t i = 0; i < 16; ++i) {
+                        r[i] = _mm512_castsi512_ps(_mm512_loadu_si512(src + (j0 + i) * ld + p));
+                    }
+                    simd::transpose_registers(r);
+                    for (index_t q = 0; q < 16; ++q) {
+                        __m512 even;
+                        __m512 odd;
+                        widen_pairs<W>(_mm512_castps_si512(r[q]), even, odd);
+                        _mm512_storeu_ps(dst + (p + 2 * q) * nr + j0, even);
+                        _mm512_storeu_ps(dst + (p + 2 * q + 1) * nr + j0, odd);
+                    }
+                }
+            }
+        }
+#endif
+        for (index_t p = p0; p < kc; ++p) {
+            for (index_t c = 0; c < nr; ++c) {
+                dst[p * nr + c] = c < cols ? widen_one<W>(src + c * ld, p) : 0.f;
+            }
+        }
+    }
+}
+
+} // namespace detail
+
 /// `op(B)` (`[k, n]`), packed once into `nr`-column slivers per `kc` block of k.
 class packed_matrix {
     using blk = detail::gemm_blocking;
@@ -81,14 +158,48 @@ public:
         }
     }
 
+    /**
+     * @brief `op(B)` read in place from `B[n, k]`'s rows (a checkpoint's `[out, in]` weight,
+     *        memory-mapped) stored as `f32`, `bf16` or `f16`: no copy, no conversion.
+     *
+     * `rows` holds `n` rows of `k` elements, each element aligned to its size. `owner` keeps
+     * the memory alive (the mapping of the file) for as long as the matrix or a copy of it
+     * lives. The products widen and transpose the rows as they read them, and every result is
+     * bit-identical to the product on the same matrix packed (`packed_matrix(k, n, ...)` from
+     * the widened rows, `transpose::yes`): same chains, in the same order.
+     */
+    [[nodiscard]] static packed_matrix in_place(index_t k, index_t n, const void* rows,
+                                                weight_type type,
+                                                std::shared_ptr<const void> owner) {
+        if (type == weight_type::int8) {
+            throw value_error("packed_matrix::in_place: int8 weights are quantised at load; "
+                              "only f32, bf16 and f16 rows are read in place");
+        }
+        if (k * n > 0 && rows == nullptr) {
+            throw value_error("packed_matrix::in_place: no rows to read");
+        }
+        packed_matrix m;
+        m.k_ = k;
+        m.n_ = n;
+        m.n_padded_ = n;
+        m.type_ = type;
+        m.rows_ = static_cast<const std::byte*>(rows);
+        m.owner_ = std::move(owner);
+        return m;
+    }
+
     packed_matrix(const packed_matrix& other)
         : k_(other.k_)
         , n_(other.n_)
         , n_padded_(other.n_padded_)
         , type_(other.type_)
-        , data_(allocate(other.storage_bytes()))
-        , scales_(other.scales_) {
-        std::copy_n(other.data_.get(), storage_bytes(), data_.get());
+        , data_(other.in_place() ? storage{} : allocate(other.storage_bytes()))
+        , scales_(other.scales_)
+        , rows_(other.rows_)
+        , owner_(other.owner_) {
+        if (!in_place()) {
+            std::copy_n(other.data_.get(), storage_bytes(), data_.get());
+        }
     }
     packed_matrix(packed_matrix&&) noexcept = default;
     packed_matrix& operator=(const packed_matrix& other) {
@@ -105,17 +216,28 @@ public:
     [[nodiscard]] index_t cols() const noexcept { return n_; } ///< n
     [[nodiscard]] bool empty() const noexcept { return k_ == 0 || n_ == 0; }
     [[nodiscard]] weight_type type() const noexcept { return type_; }
-    /// Bytes of storage: the elements and, for `int8`, the scales.
+    /// Whether the matrix reads a checkpoint's `[n, k]` rows in place (`in_place`) rather than
+    /// slivers it owns.
+    [[nodiscard]] bool in_place() const noexcept { return rows_ != nullptr; }
+    /// Bytes of storage (read once per product): the elements and, for `int8`, the scales; for a
+    /// matrix read in place, the bytes of the rows it reads (which it does not own).
     [[nodiscard]] index_t bytes() const noexcept {
         return k_ * n_padded_ * element_bytes(type_) + scales_.size() * sizeof(float);
     }
 
     /// The stored elements of the slivers of columns `[j, ...)` (j a multiple of nr) in the k
     /// block starting at `pc`; `E` is `float`, `std::uint16_t` (bf16, f16) or `std::int8_t`.
+    /// Packed matrices only (not `in_place()`).
     template <class E = float>
     [[nodiscard]] const E* block(index_t pc, index_t j) const noexcept {
         const index_t kc = std::min(blk::kc, k_ - pc);
         return reinterpret_cast<const E*>(data_.get()) + pc * n_padded_ + j * kc;
+    }
+
+    /// `in_place()`: row `j` of `B[n, k]` (column `j` of `op(B)`), `E` as for `block`.
+    template <class E = float>
+    [[nodiscard]] const E* row(index_t j) const noexcept {
+        return reinterpret_cast<const E*>(rows_) + j * k_;
     }
 
     /// `int8`: the `nr` scales of the slivers of columns `[j, ...)` for k block `g` of 32.
@@ -128,6 +250,22 @@ public:
         constexpr index_t nr = blk::nr;
         constexpr index_t lanes = detail::lanes;
         const index_t kc = std::min(blk::kc, k_ - pc);
+        if (in_place()) {
+            const index_t cols = std::min(nr, n_ - j);
+            switch (type_) {
+            case weight_type::f32:
+                detail::pack_rows<weight_type::f32>(kc, cols, row<float>(j) + pc, k_, out);
+                return;
+            case weight_type::bf16:
+                detail::pack_rows<weight_type::bf16>(kc, cols, row<std::uint16_t>(j) + pc, k_, out);
+                return;
+            case weight_type::f16:
+                detail::pack_rows<weight_type::f16>(kc, cols, row<std::uint16_t>(j) + pc, k_, out);
+                return;
+            case weight_type::int8:
+                return; // refused by in_place
+            }
+        }
         switch (type_) {
         case weight_type::f32:
             std::copy_n(block<float>(pc, j), kc * nr, out);
@@ -185,7 +323,7 @@ private:
     using storage = std::unique_ptr<std::byte, aligned_delete>;
 
     [[nodiscard]] std::size_t storage_bytes() const noexcept {
-        return static_cast<std::size_t>(k_ * n_padded_) * element_bytes(type_);
+        return in_place() ? 0 : static_cast<std::size_t>(k_ * n_padded_) * element_bytes(type_);
     }
     static storage allocate(std::size_t bytes) {
         return storage(static_cast<std::byte*>(
@@ -247,6 +385,8 @@ private:
     weight_type type_ = weight_type::f32;
     storage data_;
     std::vector<float> scales_;
+    const std::byte* rows_ = nullptr;   ///< `in_place()`: `B[n, k]`, not owned
+    std::shared_ptr<const void> owner_; ///< keeps `rows_` alive
 };
 
 namespace detail {
@@ -285,6 +425,34 @@ using stored_element_t =
     std::conditional_t<W == weight_type::f32, float,
                        std::conditional_t<W == weight_type::int8, std::int8_t, std::uint16_t>>;
 
+/// Writes one sliver's accumulators for k block `first` or not: `y = fma(alpha, acc, init)`
+/// with the micro-kernel's epilogue (the bias at the first block, `y` itself after it).
+inline void store_sliver_row(const fbatch (&acc)[gemm_blocking::nr_registers], index_t j0,
+                             index_t cols, float* y, float alpha, bool first, bool accumulate,
+                             const float* bias) {
+    constexpr index_t nv = gemm_blocking::nr_registers;
+    constexpr index_t nr = gemm_blocking::nr;
+    if (cols == nr) {
+        const fbatch alpha_v(alpha);
+        static_for<nv>([&](auto v) {
+            float* yj = y + j0 + v * lanes;
+            const fbatch bv = first && bias != nullptr
+                                  ? fbatch::load_unaligned(bias + j0 + v * lanes)
+                                  : fbatch(0.f);
+            const fbatch init = (!first || accumulate) ? fbatch::load_unaligned(yj) + bv : bv;
+            simd::fma(alpha_v, acc[v], init).store_unaligned(yj);
+        });
+        return;
+    }
+    alignas(64) float tile[nr];
+    static_for<nv>([&](auto v) { acc[v].store_aligned(tile + v * lanes); });
+    for (index_t j = 0; j < cols; ++j) {
+        const float bj = first && bias != nullptr ? bias[j0 + j] : 0.f;
+        const float init = (!first || accumulate) ? y[j0 + j] + bj : bj;
+        y[j0 + j] = std::fma(alpha, tile[j], init);
+    }
+}
+
 /// The one-row product over slivers `[s0, s0 + S)`: each lane of each sliver is the
 /// micro-kernel's chain for that element, on the weights widened in registers. `S` slivers run
 /// together to hide the FMA latency.
@@ -296,7 +464,6 @@ inline void gemv_packed_slivers(index_t s0, const float* x, const packed_matrix&
     constexpr index_t nr = blk::nr;
     const index_t k = b.rows();
     const index_t n = b.cols();
-    const fbatch alpha_v(alpha);
     for (index_t pc = 0; pc < k; pc += blk::kc) {
         const index_t kc = std::min(blk::kc, k - pc);
         const bool first = pc == 0;
@@ -365,27 +532,180 @@ inline void gemv_packed_slivers(index_t s0, const float* x, const packed_matrix&
         }
         static_for<S>([&](auto s) {
             const index_t j0 = (s0 + s) * nr;
-            const index_t cols = std::min(nr, n - j0);
-            if (cols == nr) {
-                static_for<nv>([&](auto v) {
-                    float* yj = y + j0 + v * lanes;
-                    const fbatch bv = first && bias != nullptr
-                                          ? fbatch::load_unaligned(bias + j0 + v * lanes)
-                                          : fbatch(0.f);
-                    const fbatch init =
-                        (!first || accumulate) ? fbatch::load_unaligned(yj) + bv : bv;
-                    simd::fma(alpha_v, acc[s][v], init).store_unaligned(yj);
-                });
-            } else {
-                alignas(64) float tile[nr];
-                static_for<nv>([&](auto v) { acc[s][v].store_aligned(tile + v * lanes); });
-                for (index_t j = 0; j < cols; ++j) {
-                    const float bj = first && bias != nullptr ? bias[j0 + j] : 0.f;
-                    const float init = (!first || accumulate) ? y[j0 + j] + bj : bj;
-                    y[j0 + j] = std::fma(alpha, tile[j], init);
+            store_sliver_row(acc[s], j0, std::min(nr, n - j0), y, alpha, first, accumulate, bias);
+        });
+    }
+}
+
+#if defined(__AVX2__) && defined(__FMA__)
+/// Whether the one-row product reads a matrix stored as `W` in place through
+/// `in_place_chain` (8 rows at a time, AVX2 + FMA; F16C for f16).
+template <weight_type W>
+inline constexpr bool in_place_rows8 =
+#if defined(__F16C__)
+    true;
+#else
+    W != weight_type::f16;
+#endif
+
+/// Transposes the 8 x 8 floats of `r` in place (row `i` in `r[i]`; afterwards column `c` in
+/// `r[c]`): 24 shuffles.
+inline void transpose8(__m256 (&r)[8]) noexcept {
+    __m256 t[8];
+    for (int i = 0; i < 8; i += 2) {
+        t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+    }
+    for (int i = 0; i < 8; i += 4) {
+        r[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44);
+        r[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xee);
+        r[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+        r[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xee);
+    }
+    for (int i = 0; i < 4; ++i) {
+        t[i] = _mm256_permute2f128_ps(r[i], r[i + 4], 0x20);
+        t[i + 4] = _mm256_permute2f128_ps(r[i], r[i + 4], 0x31);
+    }
+    for (int i = 0; i < 8; ++i) {
+        r[i] = t[i];
+    }
+}
+
+/// A register of 8 pairs of 16-bit elements (`[2q, 2q + 1]` in lane `q`), widened exactly.
+template <weight_type W>
+inline void widen_pairs8(__m256i v, __m256& even, __m256& odd) noexcept {
+    if constexpr (W == weight_type::bf16) {
+        even = _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
+        odd = _mm256_castsi256_ps(
+            _mm256_and_si256(v, _mm256_set1_epi32(static_cast<int>(0xffff0000u))));
+    } else {
+#if defined(__F16C__)
+        const __m256i low = _mm256_and_si256(v, _mm256_set1_epi32(0xffff));
+        const __m256i high = _mm256_srli_epi32(v, 16);
+        // Values below 2^16 pack without saturating.
+        even = _mm256_cvtph_ps(
+            _mm_packus_epi32(_mm256_castsi256_si128(low), _mm256_extracti128_si256(low, 1)));
+        odd = _mm256_cvtph_ps(
+            _mm_packus_epi32(_mm256_castsi256_si128(high), _mm256_extracti128_si256(high, 1)));
+#else
+        even = odd = _mm256_setzero_ps(); // not reached: in_place_rows8<f16> is false
+        (void)v;
+#endif
+    }
+}
+
+/**
+ * @brief One k block's chains for 8 columns of a matrix read in place: rows `rows + i ld`
+ *        (`i < 8`) of `B[n, k]` from element `pc`, 8 (f32) or 16 (bf16, f16) elements at a
+ *        time transposed in registers, so that lane `i` runs column `i`'s chain over the block
+ *        in order, as the micro-kernel does on the packed sliver. `x` is the block's part of
+ *        the row. Eight rows at a time, not sixteen: reading sixteen rows a cache line at a
+ *        time streamed at half the bandwidth (too many streams for the prefetchers).
+ */
+template <weight_type W>
+inline __m256 in_place_chain(const void* rows, index_t ld, index_t pc, index_t kc,
+                             const float* x) noexcept {
+    using E = stored_element_t<W>;
+    constexpr index_t step = W == weight_type::f32 ? 8 : 16;
+    const E* src = static_cast<const E*>(rows) + pc;
+    __m256 acc = _mm256_setzero_ps();
+    index_t p = 0;
+    const auto consume = [&](__m256(&r)[8], index_t count) {
+        transpose8(r);
+        if constexpr (W == weight_type::f32) {
+            for (index_t q = 0; q < count; ++q) {
+                acc = _mm256_fmadd_ps(_mm256_set1_ps(x[p + q]), r[q], acc);
+            }
+        } else {
+            for (index_t q = 0; 2 * q < count; ++q) {
+                __m256 even;
+                __m256 odd;
+                widen_pairs8<W>(_mm256_castps_si256(r[q]), even, odd);
+                acc = _mm256_fmadd_ps(_mm256_set1_ps(x[p + 2 * q]), even, acc);
+                if (2 * q + 1 < count) {
+                    acc = _mm256_fmadd_ps(_mm256_set1_ps(x[p + 2 * q + 1]), odd, acc);
                 }
             }
-        });
+        }
+    };
+    for (; p + step <= kc; p += step) {
+        __m256 r[8];
+        for (index_t i = 0; i < 8; ++i) {
+            r[i] = _mm256_castsi256_ps(
+                _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + i * ld + p)));
+        }
+        consume(r, step);
+    }
+    if (p < kc) {
+        // The block's last elements, copied out (no read past a row, the file, the mapping).
+        const index_t tail = kc - p;
+        alignas(32) E buf[8][step];
+        __m256 r[8];
+        for (index_t i = 0; i < 8; ++i) {
+            for (index_t e = 0; e < step; ++e) {
+                buf[i][e] = e < tail ? src[i * ld + p + e] : E{0};
+            }
+            r[i] = _mm256_castsi256_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(buf[i])));
+        }
+        consume(r, tail);
+    }
+    return acc;
+}
+#endif
+
+/**
+ * @brief The one-row product over sliver `s` (columns `[s nr, s nr + nr)`) of a matrix read in
+ *        place: the chains of `gemv_packed_slivers`, element for element, on the rows
+ *        transposed in registers (AVX-512), or on the sliver packed into an L1 buffer per k
+ *        block (other targets, and a last partial sliver).
+ */
+template <weight_type W>
+inline void gemv_in_place_sliver(index_t s, const float* x, const packed_matrix& b, float* y,
+                                 float alpha, bool accumulate, const float* bias) {
+    using blk = gemm_blocking;
+    constexpr index_t nv = blk::nr_registers;
+    constexpr index_t nr = blk::nr;
+    const index_t k = b.rows();
+    const index_t j0 = s * nr;
+    const index_t cols = std::min(nr, b.cols() - j0);
+#if defined(__AVX2__) && defined(__FMA__)
+    if (in_place_rows8<W> && cols == nr && nr % 8 == 0) {
+        // 8 columns at a time over the whole of k: each of their rows streams from start to
+        // end.
+        using E = stored_element_t<W>;
+        const __m256 alpha_v = _mm256_set1_ps(alpha);
+        for (index_t j = j0; j < j0 + nr; j += 8) {
+            for (index_t pc = 0; pc < k; pc += blk::kc) {
+                const index_t kc = std::min(blk::kc, k - pc);
+                const __m256 acc = in_place_chain<W>(b.row<E>(j), k, pc, kc, x + pc);
+                // The epilogue of `store_sliver_row`, on 8 lanes.
+                const bool first = pc == 0;
+                const __m256 bv =
+                    first && bias != nullptr ? _mm256_loadu_ps(bias + j) : _mm256_setzero_ps();
+                const __m256 init =
+                    (!first || accumulate) ? _mm256_add_ps(_mm256_loadu_ps(y + j), bv) : bv;
+                _mm256_storeu_ps(y + j, _mm256_fmadd_ps(alpha_v, acc, init));
+            }
+        }
+        return;
+    }
+#endif
+    float* buf = nullptr;
+    for (index_t pc = 0; pc < k; pc += blk::kc) {
+        const index_t kc = std::min(blk::kc, k - pc);
+        fbatch acc[nv];
+        if (buf == nullptr) {
+            buf = sliver_workspace().reserve(blk::kc * nr);
+        }
+        b.widen_sliver(pc, j0, buf);
+        static_for<nv>([&](auto v) { acc[v] = fbatch(0.f); });
+        for (index_t p = 0; p < kc; ++p) {
+            const fbatch xv(x[pc + p]);
+            static_for<nv>([&](auto v) {
+                acc[v] = simd::fma(xv, fbatch::load_aligned(buf + p * nr + v * lanes), acc[v]);
+            });
+        }
+        store_sliver_row(acc, j0, cols, y, alpha, pc == 0, accumulate, bias);
     }
 }
 
@@ -416,7 +736,7 @@ inline void gemm_packed_serial(index_t m, index_t j0, index_t nn, const float* a
     const index_t k = b.rows();
     const index_t mc_max = (std::min(m, blk::mc) + blk::mr - 1) / blk::mr * blk::mr;
     float* pa = thread_workspace().reserve(blk::kc * mc_max);
-    const bool widen = b.type() != weight_type::f32;
+    const bool widen = b.type() != weight_type::f32 || b.in_place();
     float* wide = widen ? sliver_workspace().reserve(blk::kc * blk::nr) : nullptr;
     for (index_t jc = j0; jc < j0 + nn; jc += blk::nc) {
         const index_t nc = std::min(blk::nc, j0 + nn - jc);
@@ -474,6 +794,14 @@ inline void gemv_packed(const float* x, const packed_matrix& b, float* y, float 
         const auto run = [&](index_t t) {
             index_t s = t * group;
             const index_t end = std::min(slivers, s + group);
+            if constexpr (W != weight_type::int8) {
+                if (b.in_place()) {
+                    for (; s < end; ++s) {
+                        detail::gemv_in_place_sliver<W>(s, x, b, y, alpha, accumulate, bias);
+                    }
+                    return;
+                }
+            }
             for (; s + 4 <= end; s += 4) {
                 detail::gemv_packed_slivers<4, W>(s, x, b, y, alpha, accumulate, bias);
             }

@@ -22,17 +22,14 @@ namespace ctt::simd {
 /// Side of the block `transpose_block` handles.
 inline constexpr std::size_t transpose_block_size = 16;
 
-/**
- * @brief `dst[c * ldd + r] = src[r * lds + c]` for `r, c < 16`.
- */
-inline void transpose_block(const float* src, std::size_t lds, float* dst,
-                            std::size_t ldd) noexcept {
 #if defined(__AVX512F__)
-    __m512 r[16];
+/**
+ * @brief Transposes the 16 x 16 floats held in `r` (row `i` in `r[i]`) in place: afterwards
+ *        `r[c]` holds column `c`. Integer data (pairs of 16-bit values, say) transposes through
+ *        the casts, since the shuffles move 32-bit lanes as they are.
+ */
+inline void transpose_registers(__m512 (&r)[16]) noexcept {
     __m512 t[16];
-    for (int i = 0; i < 16; ++i) {
-        r[i] = _mm512_loadu_ps(src + static_cast<std::size_t>(i) * lds);
-    }
     // Stage 1: interleave floats of row pairs.
     for (int i = 0; i < 16; i += 2) {
         t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
@@ -61,6 +58,20 @@ inline void transpose_block(const float* src, std::size_t lds, float* dst,
         r[i] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0x88);
         r[i + 8] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0xdd);
     }
+}
+#endif
+
+/**
+ * @brief `dst[c * ldd + r] = src[r * lds + c]` for `r, c < 16`.
+ */
+inline void transpose_block(const float* src, std::size_t lds, float* dst,
+                            std::size_t ldd) noexcept {
+#if defined(__AVX512F__)
+    __m512 r[16];
+    for (int i = 0; i < 16; ++i) {
+        r[i] = _mm512_loadu_ps(src + static_cast<std::size_t>(i) * lds);
+    }
+    transpose_registers(r);
     for (int i = 0; i < 16; ++i) {
         _mm512_storeu_ps(dst + static_cast<std::size_t>(i) * ldd, r[i]);
     }
