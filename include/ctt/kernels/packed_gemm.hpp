@@ -550,30 +550,37 @@ inline constexpr bool in_place_rows8 =
 
 /// Transposes the 8 x 8 floats of `r` in place (row `i` in `r[i]`; afterwards column `c` in
 /// `r[c]`): 24 shuffles.
-inline void transpose8(__m256 (&r)[8]) noexcept {
-    __m256 t[8];
-    for (int i = 0; i < 8; i += 2) {
-        t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
-        t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
-    }
-    for (int i = 0; i < 8; i += 4) {
-        r[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44);
-        r[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xee);
-        r[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44);
-        r[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xee);
-    }
-    for (int i = 0; i < 4; ++i) {
-        t[i] = _mm256_permute2f128_ps(r[i], r[i + 4], 0x20);
-        t[i + 4] = _mm256_permute2f128_ps(r[i], r[i + 4], 0x31);
-    }
-    for (int i = 0; i < 8; ++i) {
-        r[i] = t[i];
-    }
+inline __attribute__((always_inline)) void transpose8(__m256 (&r)[8]) noexcept {
+    const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]);
+    const __m256 t1 = _mm256_unpackhi_ps(r[0], r[1]);
+    const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]);
+    const __m256 t3 = _mm256_unpackhi_ps(r[2], r[3]);
+    const __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]);
+    const __m256 t5 = _mm256_unpackhi_ps(r[4], r[5]);
+    const __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]);
+    const __m256 t7 = _mm256_unpackhi_ps(r[6], r[7]);
+    const __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44);
+    const __m256 u1 = _mm256_shuffle_ps(t0, t2, 0xee);
+    const __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44);
+    const __m256 u3 = _mm256_shuffle_ps(t1, t3, 0xee);
+    const __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44);
+    const __m256 u5 = _mm256_shuffle_ps(t4, t6, 0xee);
+    const __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44);
+    const __m256 u7 = _mm256_shuffle_ps(t5, t7, 0xee);
+    r[0] = _mm256_permute2f128_ps(u0, u4, 0x20);
+    r[1] = _mm256_permute2f128_ps(u1, u5, 0x20);
+    r[2] = _mm256_permute2f128_ps(u2, u6, 0x20);
+    r[3] = _mm256_permute2f128_ps(u3, u7, 0x20);
+    r[4] = _mm256_permute2f128_ps(u0, u4, 0x31);
+    r[5] = _mm256_permute2f128_ps(u1, u5, 0x31);
+    r[6] = _mm256_permute2f128_ps(u2, u6, 0x31);
+    r[7] = _mm256_permute2f128_ps(u3, u7, 0x31);
 }
 
 /// A register of 8 pairs of 16-bit elements (`[2q, 2q + 1]` in lane `q`), widened exactly.
 template <weight_type W>
-inline void widen_pairs8(__m256i v, __m256& even, __m256& odd) noexcept {
+inline __attribute__((always_inline)) void widen_pairs8(__m256i v, __m256& even,
+                                                        __m256& odd) noexcept {
     if constexpr (W == weight_type::bf16) {
         even = _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
         odd = _mm256_castsi256_ps(
@@ -594,13 +601,60 @@ inline void widen_pairs8(__m256i v, __m256& even, __m256& odd) noexcept {
     }
 }
 
+/// Loads 8 rows' next 32 bytes (8 f32 or 16 bf16/f16 elements), row `i` at `src + i ld`.
+template <class E>
+inline __attribute__((always_inline)) void load_rows8(const E* src, index_t ld,
+                                                      __m256 (&r)[8]) noexcept {
+#pragma GCC unroll 8
+    for (index_t i = 0; i < 8; ++i) {
+        r[i] =
+            _mm256_castsi256_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + i * ld)));
+    }
+}
+
+/**
+ * @brief Consumes one transposed step: lane `q` of `r[q]` is element `q` (f32) or the pair
+ *        `2q`, `2q + 1` (bf16, f16) of each of 8 rows; the first `count` elements go into the
+ *        chain `acc`, in order, against `x[0..count)`.
+ */
+template <weight_type W, bool Whole>
+inline __attribute__((always_inline)) void consume8(__m256 (&r)[8], const float* x, index_t count,
+                                                    __m256& acc) noexcept {
+    transpose8(r);
+    if constexpr (W == weight_type::f32) {
+#pragma GCC unroll 8
+        for (index_t q = 0; q < 8; ++q) {
+            if (Whole || q < count) {
+                acc = _mm256_fmadd_ps(_mm256_broadcast_ss(x + q), r[q], acc);
+            }
+        }
+    } else {
+#pragma GCC unroll 8
+        for (index_t q = 0; q < 8; ++q) {
+            if (Whole || 2 * q < count) {
+                __m256 even;
+                __m256 odd;
+                widen_pairs8<W>(_mm256_castps_si256(r[q]), even, odd);
+                acc = _mm256_fmadd_ps(_mm256_broadcast_ss(x + 2 * q), even, acc);
+                if (Whole || 2 * q + 1 < count) {
+                    acc = _mm256_fmadd_ps(_mm256_broadcast_ss(x + 2 * q + 1), odd, acc);
+                }
+            }
+        }
+    }
+}
+
 /**
  * @brief One k block's chains for 8 columns of a matrix read in place: rows `rows + i ld`
  *        (`i < 8`) of `B[n, k]` from element `pc`, 8 (f32) or 16 (bf16, f16) elements at a
  *        time transposed in registers, so that lane `i` runs column `i`'s chain over the block
  *        in order, as the micro-kernel does on the packed sliver. `x` is the block's part of
- *        the row. Eight rows at a time, not sixteen: reading sixteen rows a cache line at a
- *        time streamed at half the bandwidth (too many streams for the prefetchers).
+ *        the row.
+ *
+ * Eight rows, one chain: sixteen rows (two chains, or one 512-bit chain) read a cache line at
+ * a time, and the same eight rows at two k blocks, both streamed from memory at about half the
+ * bandwidth (too many streams for the prefetchers), which costs more than the FMA latency that
+ * one chain leaves exposed.
  */
 template <weight_type W>
 inline __m256 in_place_chain(const void* rows, index_t ld, index_t pc, index_t kc,
@@ -610,44 +664,23 @@ inline __m256 in_place_chain(const void* rows, index_t ld, index_t pc, index_t k
     const E* src = static_cast<const E*>(rows) + pc;
     __m256 acc = _mm256_setzero_ps();
     index_t p = 0;
-    const auto consume = [&](__m256(&r)[8], index_t count) {
-        transpose8(r);
-        if constexpr (W == weight_type::f32) {
-            for (index_t q = 0; q < count; ++q) {
-                acc = _mm256_fmadd_ps(_mm256_set1_ps(x[p + q]), r[q], acc);
-            }
-        } else {
-            for (index_t q = 0; 2 * q < count; ++q) {
-                __m256 even;
-                __m256 odd;
-                widen_pairs8<W>(_mm256_castps_si256(r[q]), even, odd);
-                acc = _mm256_fmadd_ps(_mm256_set1_ps(x[p + 2 * q]), even, acc);
-                if (2 * q + 1 < count) {
-                    acc = _mm256_fmadd_ps(_mm256_set1_ps(x[p + 2 * q + 1]), odd, acc);
-                }
-            }
-        }
-    };
     for (; p + step <= kc; p += step) {
         __m256 r[8];
-        for (index_t i = 0; i < 8; ++i) {
-            r[i] = _mm256_castsi256_ps(
-                _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + i * ld + p)));
-        }
-        consume(r, step);
+        load_rows8(src + p, ld, r);
+        consume8<W, true>(r, x + p, step, acc);
     }
     if (p < kc) {
         // The block's last elements, copied out (no read past a row, the file, the mapping).
         const index_t tail = kc - p;
         alignas(32) E buf[8][step];
-        __m256 r[8];
         for (index_t i = 0; i < 8; ++i) {
             for (index_t e = 0; e < step; ++e) {
                 buf[i][e] = e < tail ? src[i * ld + p + e] : E{0};
             }
-            r[i] = _mm256_castsi256_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(buf[i])));
         }
-        consume(r, tail);
+        __m256 r[8];
+        load_rows8(&buf[0][0], step, r);
+        consume8<W, false>(r, x + p, tail, acc);
     }
     return acc;
 }
@@ -676,8 +709,8 @@ inline void gemv_in_place_sliver(index_t s, const float* x, const packed_matrix&
         const __m256 alpha_v = _mm256_set1_ps(alpha);
         for (index_t j = j0; j < j0 + nr; j += 8) {
             for (index_t pc = 0; pc < k; pc += blk::kc) {
-                const index_t kc = std::min(blk::kc, k - pc);
-                const __m256 acc = in_place_chain<W>(b.row<E>(j), k, pc, kc, x + pc);
+                const __m256 acc =
+                    in_place_chain<W>(b.row<E>(j), k, pc, std::min(blk::kc, k - pc), x + pc);
                 // The epilogue of `store_sliver_row`, on 8 lanes.
                 const bool first = pc == 0;
                 const __m256 bv =
