@@ -2,7 +2,10 @@
 # End-to-end table: ctt's bench_e2e_<name> (every weight type) and llama.cpp's llama-bench (f32
 # and f16) on the same random weights, at 1 and 2 threads, pp512 and tg128, medians of REPS
 # runs, in one run; then ctt's reduced-precision accuracy against f32 over the 512-token prompt.
-# MODELS and THREADS (space-separated) narrow the run.
+# MODELS and THREADS (space-separated) narrow the run. Where <checkpoints dir> also holds
+# <model>-bf16/ or <model>-f16/ (ctt-random-checkpoint --dtype ...), those are run with
+# --in-place too (zero-copy: the projections read where they lie in the mapped file), as is the
+# f32 checkpoint.
 #
 #   bench/e2e/run_e2e.sh <ctt build dir> <llama.cpp build dir> <checkpoints dir> [out.jsonl]
 #
@@ -23,6 +26,13 @@ for model in ${MODELS:-llama-160m llama-1.1b}; do
     for weights in f32 bf16 f16 int8; do
       "$ctt_build/bench/bench_e2e_$id" -t "$threads" -p 512 -n 128 -r "$reps" --weights "$weights" \
         --json >> "$out"
+    done
+    for weights in f32 bf16 f16; do
+      dir="$ckpt/$model"
+      [ "$weights" = f32 ] || dir="$ckpt/$model-$weights"
+      [ -d "$dir" ] || continue
+      "$ctt_build/bench/bench_e2e_$id" --checkpoint "$dir" -t "$threads" -p 512 -n 128 \
+        -r "$reps" --weights "$weights" --in-place --json >> "$out"
     done
     for kind in f32 f16; do
       "$llama_build/bin/llama-bench" -m "$ckpt/$model-$kind.gguf" -t "$threads" -p 512 -n 128 \
