@@ -4,7 +4,7 @@
 //
 //   bench_e2e_<name> [--checkpoint <dir>] [--weights f32|bf16|f16|int8] [-p 512] [-n 128]
 //                    [-d depth] [--kv-cache f32|bf16|f16] [-t threads] [-r repetitions]
-//                    [--in-place] [--json]
+//                    [--in-place|--packed] [--json]
 //
 // --accuracy: instead, the logits of every position of the p-token prompt with the weights as
 // given against f32 (the same checkpoint loaded twice): max |delta logit|, the mean KL divergence
@@ -14,10 +14,10 @@
 // which is what generation needs); tg<n>: tokens/s of n one-token steps from an empty cache,
 // each fed the previous step's argmax, after a d-token prompt (untimed; llama-bench's -d) when
 // d > 0, with the KV cache in the --kv-cache type (default f32). Medians of r runs. Also: load time
-// (mmap + bind + pack; with --in-place the projections stored as the products read them stay in
-// the file's mapping, `weight_binding::in_place`), peak RSS after the runs, and for tg the fraction
-// of the bandwidth bound: weight bytes read per token (and keys and values at depth) times tokens/s
-// over the streaming-read bandwidth measured in the same run.
+// (mmap + bind + pack; the projections stored as the products read them stay in the file's
+// mapping, `weight_binding::in_place`, unless --packed), peak RSS after the runs, and for tg the
+// fraction of the bandwidth bound: weight bytes read per token (and keys and values at depth) times
+// tokens/s over the streaming-read bandwidth measured in the same run.
 #include <ctt/io/parameter_loader.hpp>
 #include <ctt/io/safetensors.hpp>
 #include <ctt/models/generation.hpp>
@@ -138,7 +138,7 @@ struct options {
     int repetitions = 3;
     bool json = false;
     bool accuracy = false;
-    ctt::weight_binding binding = ctt::weight_binding::packed;
+    ctt::weight_binding binding = ctt::weight_binding::in_place;
 };
 
 /// The logits of every position of `prompt` with the weights stored as `w`.
@@ -294,9 +294,10 @@ int measure(const options& o, const std::vector<std::int32_t>& prompt) {
 }
 
 int usage() {
-    std::fprintf(stderr, "usage: bench_e2e [--checkpoint <dir>] [--weights f32|bf16|f16|int8] "
-                         "[-p N] [-n N] [-d depth] [--kv-cache f32|bf16|f16] "
-                         "[-t threads] [-r repetitions] [--in-place] [--json] [--accuracy]\n");
+    std::fprintf(stderr,
+                 "usage: bench_e2e [--checkpoint <dir>] [--weights f32|bf16|f16|int8] "
+                 "[-p N] [-n N] [-d depth] [--kv-cache f32|bf16|f16] "
+                 "[-t threads] [-r repetitions] [--in-place|--packed] [--json] [--accuracy]\n");
     return 2;
 }
 
@@ -338,6 +339,8 @@ int main(int argc, char** argv) {
             o.repetitions = std::max(1, std::atoi(value().c_str()));
         } else if (a == "--in-place") {
             o.binding = ctt::weight_binding::in_place;
+        } else if (a == "--packed") {
+            o.binding = ctt::weight_binding::packed;
         } else if (a == "--json") {
             o.json = true;
         } else if (a == "--accuracy") {

@@ -2,10 +2,10 @@
 # End-to-end table: ctt's bench_e2e_<name> (every weight type) and llama.cpp's llama-bench (f32
 # and f16) on the same random weights, at 1 and 2 threads, pp512 and tg128, medians of REPS
 # runs, in one run; then ctt's reduced-precision accuracy against f32 over the 512-token prompt.
-# MODELS and THREADS (space-separated) narrow the run. Where <checkpoints dir> also holds
-# <model>-bf16/ or <model>-f16/ (ctt-random-checkpoint --dtype ...), those are run with
-# --in-place too (zero-copy: the projections read where they lie in the mapped file), as is the
-# f32 checkpoint.
+# MODELS and THREADS (space-separated) narrow the run. Every weight type runs --packed (the
+# f32 checkpoint converted at load); the f32 checkpoint, and <model>-bf16/ or <model>-f16/
+# where <checkpoints dir> holds them (ctt-random-checkpoint --dtype ...), also run --in-place
+# (zero-copy: the projections read where they lie in the mapped file).
 #
 #   bench/e2e/run_e2e.sh <ctt build dir> <llama.cpp build dir> <checkpoints dir> [out.jsonl]
 #
@@ -25,7 +25,7 @@ for model in ${MODELS:-llama-160m llama-1.1b}; do
   for threads in ${THREADS:-1 2}; do
     for weights in f32 bf16 f16 int8; do
       "$ctt_build/bench/bench_e2e_$id" -t "$threads" -p 512 -n 128 -r "$reps" --weights "$weights" \
-        --json >> "$out"
+        --packed --json >> "$out"
     done
     for weights in f32 bf16 f16; do
       dir="$ckpt/$model"

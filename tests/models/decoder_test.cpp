@@ -160,8 +160,8 @@ ctt::safetensors_file stored_as(const ctt::safetensors_file& file, ctt::dtype ty
 }
 } // namespace
 
-TEST_CASE("llama bound in place (zero-copy): the packed load's bits, every projection read "
-          "from the file's bytes, which outlive the file object") {
+TEST_CASE("llama bound in place (zero-copy, the default): the packed load's bits, every "
+          "projection read from the file's bytes, which outlive the file object") {
     using namespace ctt;
     using model_type = llama<tiny_llama>;
     const auto c = test::golden_case::hf("llama");
@@ -181,14 +181,14 @@ TEST_CASE("llama bound in place (zero-copy): the packed load's bits, every proje
                                                      : stored_as(c.model, dtype::bf16);
         const safetensors_file& source = stored ? *stored : c.model;
         auto packed = std::make_unique<model_type>();
-        const auto packed_summary = load_parameters(*packed, source, type);
+        const auto packed_summary = load_parameters(*packed, source, type, weight_binding::packed);
         CHECK(packed_summary.in_place_bytes == 0);
         auto in_place = std::make_unique<model_type>();
         {
             const auto file = type == weight_type::f32
                                   ? safetensors_file::open(c.dir / "model.safetensors")
                                   : stored_as(c.model, dtype::bf16);
-            const auto summary = load_parameters(*in_place, file, type, weight_binding::in_place);
+            const auto summary = load_parameters(*in_place, file, type); // in place: the default
             CHECK(summary.tensors == packed_summary.tensors);
             CHECK(summary.in_place_bytes == projection_elements * element_bytes(type));
         } // the file object is gone: the model holds its bytes

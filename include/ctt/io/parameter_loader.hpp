@@ -32,17 +32,19 @@
 
 namespace ctt {
 
-/// How `load_parameters` gives the linear layers their weights.
+/// How `load_parameters` gives the linear layers their weights. Results are bit-identical
+/// either way.
 enum class weight_binding {
-    /// Copied (and converted) into the GEMM's sliver layout: the fastest products; the load
-    /// reads and writes every weight.
-    packed,
-    /// Read where they lie in the mapped file when the checkpoint stores them as the products
-    /// read them (`[out, in]`, in the weight type's own dtype: F32, BF16 or F16): no copy, no
-    /// conversion, a load in milliseconds; the file's mapping lives as long as the model. Any
-    /// other weight (an `[in, out]` layout, another dtype, `int8`, a model that transforms
-    /// weights at load) is packed. Results are bit-identical to `packed`.
+    /// The default: read where they lie in the mapped file when the checkpoint stores them as
+    /// the products read them (`[out, in]`, in the weight type's own dtype: F32, BF16 or F16).
+    /// No copy, no conversion, a load in milliseconds, and the file's mapping lives as long as
+    /// the model. Any other weight (an `[in, out]` layout, another dtype, `int8`, a model that
+    /// transforms weights at load, a caller's buffer) is packed.
     in_place,
+    /// Every weight copied (and converted) into the GEMM's sliver layout: the load reads and
+    /// writes every weight; prompts run up to 15% faster on wide models (no sliver packed per
+    /// product).
+    packed,
 };
 
 /// A `[rows, cols]` weight a loader hands out in place (`parameter_loader::rows_in_place`).
@@ -57,10 +59,11 @@ class parameter_loader {
 public:
     /// Packs linear layers as `type`, each as soon as it is read; with `defer_packing`, only
     /// in `run_after_loading` (a model that transforms weights at load needs them unpacked).
-    /// With `weight_binding::in_place`, hands out the weights it can in place instead.
+    /// With `weight_binding::in_place` (the default), hands out the weights it can in place
+    /// instead.
     explicit parameter_loader(const safetensors_file& file, weight_type type = weight_type::f32,
                               bool defer_packing = false,
-                              weight_binding binding = weight_binding::packed)
+                              weight_binding binding = weight_binding::in_place)
         : file_(file)
         , type_(type)
         , defer_(defer_packing)
@@ -180,7 +183,7 @@ private:
     const safetensors_file& file_;
     weight_type type_ = weight_type::f32;
     bool defer_ = false;
-    weight_binding binding_ = weight_binding::packed;
+    weight_binding binding_ = weight_binding::in_place;
     std::shared_ptr<const void> owner_;
     std::size_t in_place_bytes_ = 0;
     std::set<std::string, std::less<>> visited_;
@@ -224,9 +227,9 @@ inline constexpr weight_type default_weights = [] {
  *        linear layers as `weights`: each layer as soon as it is read, so that a bf16 or int8
  *        model never holds more than one layer in `float`. A model whose `finish_loading`
  *        rewrites projection weights (`Model::transforms_weights_at_load`) is packed after it.
- *        With `weight_binding::in_place`, the projections the file stores as they are read
- *        stay in the file's mapping instead (see `weight_binding`), which the model then keeps
- *        alive: `file` may be destroyed once this returns.
+ *        By default (`weight_binding::in_place`) the projections the file stores as they are
+ *        read stay in the file's mapping instead (see `weight_binding`), which the model then
+ *        keeps alive: `file` may be destroyed once this returns.
  */
 /// What `load_parameters` did.
 struct load_summary {
@@ -237,7 +240,7 @@ struct load_summary {
 template <class Model>
 load_summary load_parameters(Model& model, const safetensors_file& file,
                              weight_type weights = default_weights<Model>,
-                             weight_binding binding = weight_binding::packed) {
+                             weight_binding binding = weight_binding::in_place) {
     bool defer = false;
     if constexpr (requires { Model::transforms_weights_at_load; }) {
         defer = Model::transforms_weights_at_load;
