@@ -27,8 +27,17 @@ def rows(path):
             yield dict(model=r["model_dir"], engine="llama.cpp " + r["weights"], test=test,
                        threads=r["n_threads"], tps=r["avg_ts"])
         else:
-            yield dict(model=r["model"], engine="ctt " + r["weights"], test=r["test"],
-                       threads=r["threads"], tps=r["tokens_per_second"])
+            # A checkpoint stored in another dtype (<model>-bf16/) is the same model; weights
+            # read where they lie in the file (binding "in_place") are their own engine.
+            model = r["model"]
+            for suffix in ("-bf16", "-f16"):
+                if model.endswith(suffix):
+                    model = model[: -len(suffix)]
+            engine = "ctt " + r["weights"]
+            if r.get("binding") == "in_place":
+                engine += " in place"
+            yield dict(model=model, engine=engine, test=r["test"], threads=r["threads"],
+                       tps=r["tokens_per_second"])
 
 
 def table(data, path):
@@ -54,7 +63,8 @@ def table(data, path):
                 r["mean_kl"], r["top1"]))
 
 
-ENGINES = ["ctt f32", "ctt bf16", "ctt f16", "ctt int8", "llama.cpp f32", "llama.cpp f16"]
+ENGINES = ["ctt f32", "ctt bf16", "ctt f16", "ctt int8", "ctt f32 in place",
+           "ctt bf16 in place", "ctt f16 in place", "llama.cpp f32", "llama.cpp f16"]
 
 
 def main():
