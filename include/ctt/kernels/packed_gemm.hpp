@@ -498,15 +498,29 @@ inline void gemv_packed_slivers(index_t s0, const float* x, const packed_matrix&
             // the lanes are put back in column order once per block.
             const auto* src = static_cast<const std::uint16_t*>(pb);
             const __m512i high = _mm512_set1_epi32(static_cast<int>(0xffff0000u));
+            // Raw intrinsics in a plain unrolled loop: through lambdas and batch wrappers this
+            // loop ran at 0.4 of its -O3 speed when built with -O2.
+            __m512 a[S][2];
+#pragma GCC unroll 4
+            for (index_t s = 0; s < S; ++s) {
+                a[s][0] = acc[s][0];
+                a[s][1] = acc[s][1];
+            }
             for (index_t p = 0; p < kc; ++p) {
-                const fbatch xv(x[pc + p]);
-                static_for<S>([&](auto s) {
+                const __m512 xv = _mm512_set1_ps(x[pc + p]);
+#pragma GCC unroll 4
+                for (index_t s = 0; s < S; ++s) {
                     const __m512i v = _mm512_loadu_si512(src + s * kc * nr + p * nr);
-                    acc[s][0] = simd::fma(xv, fbatch(_mm512_castsi512_ps(_mm512_slli_epi32(v, 16))),
-                                          acc[s][0]);
-                    acc[s][1] = simd::fma(
-                        xv, fbatch(_mm512_castsi512_ps(_mm512_and_si512(v, high))), acc[s][1]);
-                });
+                    a[s][0] =
+                        _mm512_fmadd_ps(xv, _mm512_castsi512_ps(_mm512_slli_epi32(v, 16)), a[s][0]);
+                    a[s][1] = _mm512_fmadd_ps(xv, _mm512_castsi512_ps(_mm512_and_si512(v, high)),
+                                              a[s][1]);
+                }
+            }
+#pragma GCC unroll 4
+            for (index_t s = 0; s < S; ++s) {
+                acc[s][0] = a[s][0];
+                acc[s][1] = a[s][1];
             }
             const __m512i lo =
                 _mm512_set_epi32(23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
