@@ -112,6 +112,19 @@ ctt::kernels::packed_matrix rows_in_place(const std::vector<float>& rows, index_
     return ctt::kernels::packed_matrix::in_place(k, n, stored->data(), type, stored);
 }
 
+/// Each row alone (the one-row path) gives that row's bits of the many-row product `c`.
+void check_rows_alone(const packed_case& t, const ctt::kernels::packed_matrix& b,
+                      const std::vector<float>& a, const std::vector<float>& c0,
+                      const std::vector<float>& c, const float* bias_ptr) {
+    for (index_t i = 0; i < t.m; i += std::max<index_t>(1, t.m / 3)) {
+        std::vector<float> row(c0.begin() + i * t.n, c0.begin() + (i + 1) * t.n);
+        ctt::kernels::gemv_packed(a.data() + i * t.k, b, row.data(), t.alpha, t.accumulate,
+                                  bias_ptr);
+        const std::vector<float> expected(c.begin() + i * t.n, c.begin() + (i + 1) * t.n);
+        CHECK(same_bits(row, expected));
+    }
+}
+
 /// In place (`[n, k]` rows): the packed matrix's contents and every product's bits.
 void check_in_place(const packed_case& t, ctt::weight_type type, const std::vector<float>& b0,
                     const ctt::kernels::packed_matrix& packed, const std::vector<float>& a,
@@ -128,13 +141,7 @@ void check_in_place(const packed_case& t, ctt::weight_type type, const std::vect
     ctt::kernels::gemm_packed(t.m, a.data(), t.k, in_place, c_in_place.data(), t.n, t.alpha,
                               t.accumulate, bias_ptr);
     CHECK(same_bits(c_in_place, c));
-    for (index_t i = 0; i < t.m; i += std::max<index_t>(1, t.m / 3)) {
-        std::vector<float> row(c0.begin() + i * t.n, c0.begin() + (i + 1) * t.n);
-        ctt::kernels::gemv_packed(a.data() + i * t.k, in_place, row.data(), t.alpha, t.accumulate,
-                                  bias_ptr);
-        const std::vector<float> expected(c.begin() + i * t.n, c.begin() + (i + 1) * t.n);
-        CHECK(same_bits(row, expected));
-    }
+    check_rows_alone(t, in_place, a, c0, c, bias_ptr);
     // A copy shares the rows (and keeps them alive).
     const auto copy = in_place;
     CHECK(copy.in_place());
@@ -189,13 +196,7 @@ void check(const packed_case& t, ctt::weight_type type = ctt::weight_type::f32) 
         CHECK(same_bits(c, unpacked));
     }
     // Each row alone (the one-row path) gives that row's bits.
-    for (index_t i = 0; i < t.m; i += std::max<index_t>(1, t.m / 3)) {
-        std::vector<float> row(c0.begin() + i * t.n, c0.begin() + (i + 1) * t.n);
-        ctt::kernels::gemv_packed(a.data() + i * t.k, packed, row.data(), t.alpha, t.accumulate,
-                                  bias_ptr);
-        const std::vector<float> expected(c.begin() + i * t.n, c.begin() + (i + 1) * t.n);
-        CHECK(same_bits(row, expected));
-    }
+    check_rows_alone(t, packed, a, c0, c, bias_ptr);
     if (t.tb == transpose::yes && type != ctt::weight_type::int8) {
         check_in_place(t, type, b0, packed, a, c0, c, bias_ptr);
     }
