@@ -4,7 +4,10 @@
 // bits, and all of them within the GEMM's error bound of the scalar twin, over odd sizes, both
 // weight layouts, alpha, accumulation and bias. Reduced-precision storage (bf16, f16, int8) is
 // checked against its own scalar twin: the matrix it must hold (rounded to nearest even, or
-// quantised per block of 32 along k), whose float product every call must give bit for bit.
+// quantised per block of 32 along k). bf16 and f16 products are that matrix's float product bit
+// for bit; int8 products are their own twin's bits (activations quantised per group of 32,
+// exact integer dot products, scaled into float chains), on every target and thread count, and
+// within the activation's quantisation error of the float product.
 // A matrix read in place from `[n, k]` rows (`packed_matrix::in_place`, the zero-copy load) in
 // f32, bf16 or f16 gives the packed matrix's bits in every call.
 #include <ctt/io/half.hpp>
@@ -83,7 +86,7 @@ std::vector<float> stored_twin(const std::vector<float>& b, index_t k, index_t n
                         stored = std::numeric_limits<float>::quiet_NaN();
                         break;
                     }
-                    const float q = d > 0.f ? std::nearbyint(w * (1.f / d)) : 0.f;
+                    const float q = d > 0.f ? std::nearbyint(w / d) : 0.f;
                     CHECK(std::fabs(q) <= 127.f);
                     stored = static_cast<float>(static_cast<int>(q)) * d; // an integer: no -0
                     break;
@@ -94,6 +97,59 @@ std::vector<float> stored_twin(const std::vector<float>& b, index_t k, index_t n
         }
     }
     return out;
+}
+
+/**
+ * @brief The int8 product's scalar twin, bit for bit: each row of `a` quantised per group of 32
+ *        (`d = max|x| / 127`, `q = round(x / d)`), each group's exact integer dot product with
+ *        the stored integers, `acc = fma(I, s * d, acc)` over the groups of each k block of the
+ *        GEMM from zero, then the block's epilogue `c = fma(alpha, acc, init)`.
+ */
+std::vector<float> int8_twin(const packed_case& t, const ctt::kernels::packed_matrix& b,
+                             const std::vector<float>& a, const std::vector<float>& c0,
+                             const float* bias) {
+    constexpr index_t kc = ctt::kernels::detail::gemm_blocking::kc;
+    constexpr index_t nr = ctt::kernels::detail::gemm_blocking::nr;
+    auto c = c0;
+    std::vector<int> q(t.k);
+    std::vector<float> d((t.k + 31) / 32);
+    for (index_t i = 0; i < t.m; ++i) {
+        const float* x = a.data() + i * t.k;
+        for (index_t g = 0; g < t.k; g += 32) {
+            float amax = 0.f;
+            for (index_t p = g; p < std::min(t.k, g + 32); ++p) {
+                amax = std::max(amax, std::fabs(x[p]));
+            }
+            d[g / 32] = amax / 127.f;
+            for (index_t p = g; p < std::min(t.k, g + 32); ++p) {
+                q[p] = amax > 0.f ? static_cast<int>(std::nearbyint(x[p] / d[g / 32])) : 0;
+                CHECK(std::abs(q[p]) <= 127);
+            }
+        }
+        for (index_t j = 0; j < t.n; ++j) {
+            float& y = c[i * t.n + j];
+            for (index_t pc = 0; pc < t.k; pc += kc) {
+                float acc = 0.f;
+                for (index_t g = pc; g < std::min(t.k, pc + kc); g += 32) {
+                    int dot = 0;
+                    for (index_t p = g; p < std::min(t.k, g + 32); ++p) {
+                        dot += q[p] * b.quantised(p, j);
+                    }
+                    acc = std::fma(static_cast<float>(dot), b.scale(g, j) * d[g / 32], acc);
+                }
+                const bool first = pc == 0;
+                const float bj = first && bias != nullptr ? bias[j] : 0.f;
+                const float init = (!first || t.accumulate) ? y + bj : bj;
+                // The epilogue of a whole sliver is a register's fma, which is a multiply and
+                // an add on a target without FMA (SSE2); a partial sliver's is std::fma.
+                using fbatch = ctt::kernels::detail::fbatch;
+                y = (j / nr + 1) * nr <= t.n
+                        ? ctt::simd::fma(fbatch(t.alpha), fbatch(acc), fbatch(init)).get(0)
+                        : std::fma(t.alpha, acc, init);
+            }
+        }
+    }
+    return c;
 }
 
 /// `[n, k]` rows stored as `type` (f32, bf16 or f16), read in place: the matrix a checkpoint's
@@ -188,8 +244,13 @@ void check(const packed_case& t, ctt::weight_type type = ctt::weight_type::f32) 
     auto c = c0;
     ctt::kernels::gemm_packed(t.m, a.data(), t.k, packed, c.data(), t.n, t.alpha, t.accumulate,
                               bias_ptr);
+    const bool int8 = type == ctt::weight_type::int8;
+    if (int8) {
+        // Its own twin's bits, for any row count (one row: the one-row path).
+        CHECK(same_bits(c, int8_twin(t, packed, a, c0, bias_ptr)));
+    }
     // The unpacked GEMM, through its loop nest (rows >= 2: m == 1 with [n, k] takes its gemv).
-    if (t.m >= 2) {
+    if (t.m >= 2 && !int8) {
         auto unpacked = c0;
         ctt::kernels::detail::gemm_dispatch(t.m, t.n, t.k, a.data(), t.k, b.data(), ldb, tb,
                                             unpacked.data(), t.n, t.alpha, t.accumulate, bias_ptr);
@@ -200,7 +261,8 @@ void check(const packed_case& t, ctt::weight_type type = ctt::weight_type::f32) 
     if (t.tb == transpose::yes && type != ctt::weight_type::int8) {
         check_in_place(t, type, b0, packed, a, c0, c, bias_ptr);
     }
-    // The scalar twin, within the GEMM's bound.
+    // The scalar twin, within the GEMM's bound (int8: plus the activation's quantisation
+    // error, at most half a step of its group's scale per element).
     auto ref = c0;
     ctt::kernels::reference::gemm(t.m, t.n, t.k, a.data(), t.k, b.data(), ldb, tb, ref.data(), t.n,
                                   t.alpha, t.accumulate, bias_ptr);
@@ -208,13 +270,22 @@ void check(const packed_case& t, ctt::weight_type type = ctt::weight_type::f32) 
     for (index_t i = 0; i < t.m; ++i) {
         for (index_t j = 0; j < t.n; ++j) {
             double magnitude = 0;
+            double quantisation = 0;
             for (index_t p = 0; p < t.k; ++p) {
                 const float bv = tb == transpose::no ? b[p * ldb + j] : b[j * ldb + p];
                 magnitude += std::abs(static_cast<double>(a[i * t.k + p]) * bv);
+                if (int8) {
+                    double amax = 0;
+                    for (index_t e = p / 32 * 32; e < std::min(t.k, p / 32 * 32 + 32); ++e) {
+                        amax = std::max(amax, static_cast<double>(std::fabs(a[i * t.k + e])));
+                    }
+                    quantisation += std::abs(static_cast<double>(bv)) * amax / 127.0 * 0.5001;
+                }
             }
             magnitude = std::abs(t.alpha) * magnitude + (t.with_bias ? std::abs(bias[j]) : 0) +
                         (t.accumulate ? std::abs(c0[i * t.n + j]) : 0);
-            const double bound = 2.0 * static_cast<double>(t.k + 2) * 1.2e-7 * magnitude + 1e-30;
+            const double bound = 2.0 * static_cast<double>(t.k + 2) * 1.2e-7 * magnitude +
+                                 std::abs(t.alpha) * quantisation + 1e-30;
             bad += std::abs(c[i * t.n + j] - ref[i * t.n + j]) > bound ? 1 : 0;
         }
     }
@@ -292,6 +363,16 @@ TEST_CASE("reduced-precision weights: NaN and infinity propagate as values") {
         } else {
             CHECK(std::isinf(w[5 * n + 3]));
         }
+        // A non-finite activation reaches every output: inf (or NaN) in float; int8 quantises
+        // its group of 32 to NaN, never converting it to an integer.
+        auto xi = x;
+        xi[33] = std::numeric_limits<float>::infinity();
+        ctt::kernels::gemv_packed(xi.data(), packed, y.data());
+        int finite = 0;
+        for (const float v : y) {
+            finite += std::isfinite(v) ? 1 : 0;
+        }
+        CHECK(finite == 0);
     }
 }
 

@@ -11,19 +11,26 @@
  * every block at once, in the storage type. The GEMM then never packs B (no gathers for
  * `[out, in]` weights, no copies), and the one-row product reads the same bytes sequentially.
  *
- * Reduced precision: weights are widened to `float` in registers, exactly (`simd/widen.hpp`);
- * an `int8` weight is `float(q) * scale`, one rounded product, with one scale per column and
- * block of 32 along k (`int8_block`). Activations and accumulation stay `float`. The one-row
- * path widens while it streams the weights (decode reads half or a quarter of the bytes); the
- * many-row path widens each sliver once per block of A rows into a buffer in L1 and runs the
- * `float` micro-kernel on it, so the conversion costs under 1% of the multiply-adds. Either
- * way the result is bit-identical to the `float` product on the widened matrix (`widened()`).
+ * Half precision: `bf16` and `f16` weights are widened to `float` in registers, exactly
+ * (`simd/widen.hpp`). The one-row path widens while it streams the weights (decode reads half
+ * the bytes); the many-row path widens each sliver once per block of A rows into a buffer in L1
+ * and runs the `float` micro-kernel on it, so the conversion costs under 1% of the
+ * multiply-adds. Either way the result is bit-identical to the `float` product on the widened
+ * matrix (`widened()`).
+ *
+ * `int8` (llama.cpp's Q8_0 scheme, on both operands): a weight is `q * scale`, one scale per
+ * column and block of 32 along k (`int8_block`), and the activation rows are quantised the same
+ * way, per group of 32, once per call. Each group's dot product is an exact integer
+ * (`vpdpbusd` on AVX512-VNNI, plain loops elsewhere: the same integers), scaled into a `float`
+ * chain (`detail/q8.hpp`). Decode reads a quarter of f32's bytes with one instruction per 64 of
+ * them; accumulation stays `float`.
  *
  * Determinism: every output element is `fma(alpha, acc_b, c)` over the k blocks `b` in order,
- * `acc_b` one fused multiply-add chain over the block's k in order, starting from zero, with the
- * bias added at the first block: the same operations whether the row goes through the
- * micro-kernel (any tile, any thread) or the one-row path. So a sequence's outputs do not
- * depend on the thread count or on how many rows share the call (batch invariance).
+ * `acc_b` one fused multiply-add chain over the block's k (int8: its groups of 32) in order,
+ * starting from zero, with the bias added at the first block: the same operations whether the
+ * row goes through the micro-kernel (any tile, any thread) or the one-row path. So a
+ * sequence's outputs do not depend on the thread count or on how many rows share the call
+ * (batch invariance).
  */
 
 #include <algorithm>
@@ -41,6 +48,7 @@
 #include "ctt/core/weight_type.hpp"
 #include "ctt/io/half.hpp"
 #include "ctt/kernels/detail/gemm_kernel.hpp"
+#include "ctt/kernels/detail/q8.hpp"
 #include "ctt/simd/parallel.hpp"
 #include "ctt/simd/widen.hpp"
 
@@ -139,9 +147,7 @@ public:
         , n_(n)
         , n_padded_((n + blk::nr - 1) / blk::nr * blk::nr)
         , type_(type) {
-        const std::size_t bytes = static_cast<std::size_t>(k_ * n_padded_) * element_bytes(type);
-        data_.reset(static_cast<std::byte*>(
-            ::operator new (std::max<std::size_t>(bytes, 64), std::align_val_t{64})));
+        data_ = allocate(storage_bytes());
         if (type == weight_type::int8) {
             scales_.assign(groups() * n_padded_, 0.f);
         }
@@ -222,16 +228,17 @@ public:
     /// Bytes of storage (read once per product): the elements and, for `int8`, the scales; for a
     /// matrix read in place, the bytes of the rows it reads (which it does not own).
     [[nodiscard]] index_t bytes() const noexcept {
-        return k_ * n_padded_ * element_bytes(type_) + scales_.size() * sizeof(float);
+        return stored_k() * n_padded_ * element_bytes(type_) + scales_.size() * sizeof(float);
     }
 
     /// The stored elements of the slivers of columns `[j, ...)` (j a multiple of nr) in the k
     /// block starting at `pc`; `E` is `float`, `std::uint16_t` (bf16, f16) or `std::int8_t`.
     /// Packed matrices only (not `in_place()`).
+    /// For `int8`, a block holds `ceil(kc / 32) * 32` values of k per column, in quads of 4
+    /// consecutive k per column (`detail/q8.hpp`).
     template <class E = float>
     [[nodiscard]] const E* block(index_t pc, index_t j) const noexcept {
-        const index_t kc = std::min(blk::kc, k_ - pc);
-        return reinterpret_cast<const E*>(data_.get()) + pc * n_padded_ + j * kc;
+        return reinterpret_cast<const E*>(data_.get()) + pc * n_padded_ + j * block_k(pc);
     }
 
     /// `in_place()`: row `j` of `B[n, k]` (column `j` of `op(B)`), `E` as for `block`.
@@ -243,6 +250,21 @@ public:
     /// `int8`: the `nr` scales of the slivers of columns `[j, ...)` for k block `g` of 32.
     [[nodiscard]] const float* scales(index_t g, index_t j) const noexcept {
         return scales_.data() + g * n_padded_ + j;
+    }
+    /// `int8`: floats from one group's scales to the next's.
+    [[nodiscard]] index_t scale_stride() const noexcept { return n_padded_; }
+
+    /// `int8`: the stored integer of element `(p, j)` of `op(B)`; its value is
+    /// `quantised(p, j) * scale(p, j)`.
+    [[nodiscard]] std::int8_t quantised(index_t p, index_t j) const noexcept {
+        const index_t pc = p / blk::kc * blk::kc;
+        const index_t q = p - pc;
+        const index_t c = j % blk::nr;
+        return block<std::int8_t>(pc, j - c)[((q / 4) * blk::nr + c) * 4 + q % 4];
+    }
+    /// `int8`: the scale of element `(p, j)`'s block of 32 along k.
+    [[nodiscard]] float scale(index_t p, index_t j) const noexcept {
+        return scales_[static_cast<std::size_t>(p / int8_block * n_padded_ + j)];
     }
 
     /// The `kc x nr` floats the kernels read for one sliver (widened, scaled), into `out`.
@@ -283,9 +305,9 @@ public:
             const std::int8_t* src = block<std::int8_t>(pc, j);
             for (index_t p = 0; p < kc; ++p) {
                 const float* s = scales((pc + p) / int8_block, j);
-                for (index_t v = 0; v < nr; v += lanes) {
-                    (simd::widen_i8(src + p * nr + v) * detail::fbatch::load_unaligned(s + v))
-                        .store_aligned(out + p * nr + v);
+                for (index_t c = 0; c < nr; ++c) {
+                    out[p * nr + c] =
+                        static_cast<float>(src[((p / 4) * nr + c) * 4 + p % 4]) * s[c];
                 }
             }
             return;
@@ -322,8 +344,18 @@ private:
 
     using storage = std::unique_ptr<std::byte, aligned_delete>;
 
+    /// Values of k stored per column: k, or for `int8` whole groups of 32.
+    [[nodiscard]] index_t stored_k() const noexcept {
+        return type_ == weight_type::int8 ? detail::q8_padded(k_) : k_;
+    }
+    /// Values of k stored per column in the block starting at `pc`.
+    [[nodiscard]] index_t block_k(index_t pc) const noexcept {
+        const index_t kc = std::min(blk::kc, k_ - pc);
+        return type_ == weight_type::int8 ? detail::q8_padded(kc) : kc;
+    }
     [[nodiscard]] std::size_t storage_bytes() const noexcept {
-        return in_place() ? 0 : static_cast<std::size_t>(k_ * n_padded_) * element_bytes(type_);
+        return in_place() ? 0
+                          : static_cast<std::size_t>(stored_k() * n_padded_) * element_bytes(type_);
     }
     static storage allocate(std::size_t bytes) {
         return storage(static_cast<std::byte*>(
@@ -335,7 +367,7 @@ private:
     /// Stores one packed `kc x nr` float sliver in the storage type.
     void store_sliver(index_t pc, index_t j, index_t kc, const float* sliver) {
         constexpr index_t nr = blk::nr;
-        std::byte* base = data_.get() + (pc * n_padded_ + j * kc) * element_bytes(type_);
+        std::byte* base = data_.get() + (pc * n_padded_ + j * block_k(pc)) * element_bytes(type_);
         switch (type_) {
         case weight_type::f32:
             std::copy_n(sliver, kc * nr, reinterpret_cast<float*>(base));
@@ -351,6 +383,7 @@ private:
         }
         case weight_type::int8: {
             auto* dst = reinterpret_cast<std::int8_t*>(base);
+            std::fill_n(dst, block_k(pc) * nr, std::int8_t{0}); // the last group's tail
             for (index_t g0 = 0; g0 < kc; g0 += int8_block) {
                 const index_t g1 = std::min(kc, g0 + int8_block);
                 float* s = scales_.data() + ((pc + g0) / int8_block) * n_padded_ + j;
@@ -365,12 +398,11 @@ private:
                     // A non-finite weight makes its whole block NaN (0 * NaN): it propagates as
                     // a value, as it would in f32, and never reaches a float-to-int conversion.
                     const float d = finite ? amax / 127.f : std::numeric_limits<float>::quiet_NaN();
-                    const float inv = finite && d > 0.f ? 1.f / d : 0.f;
                     s[c] = d;
                     for (index_t p = g0; p < g1; ++p) {
-                        const float x = finite ? sliver[p * nr + c] * inv : 0.f;
-                        dst[p * nr + c] =
-                            static_cast<std::int8_t>(std::clamp(std::nearbyint(x), -127.f, 127.f));
+                        dst[((p / 4) * nr + c) * 4 + p % 4] =
+                            finite && d > 0.f ? detail::q8_rows::quantised(sliver[p * nr + c], d)
+                                              : std::int8_t{0};
                     }
                 }
             }
@@ -397,18 +429,16 @@ inline gemm_workspace& sliver_workspace() {
     return workspace;
 }
 
-/// One register of sliver `s`, row `p`, register `v` of a block, widened (`int8`: before the
-/// scale).
+/// One register of sliver `s`, row `p`, register `v` of a block, widened.
 template <weight_type W>
 inline fbatch load_packed(const void* block, index_t offset) noexcept {
+    static_assert(W != weight_type::int8, "int8 products go through detail/q8.hpp");
     if constexpr (W == weight_type::f32) {
         return fbatch::load_aligned(static_cast<const float*>(block) + offset);
     } else if constexpr (W == weight_type::bf16) {
         return simd::widen_bf16(static_cast<const std::uint16_t*>(block) + offset);
-    } else if constexpr (W == weight_type::f16) {
-        return simd::widen_f16(static_cast<const std::uint16_t*>(block) + offset);
     } else {
-        return simd::widen_i8(static_cast<const std::int8_t*>(block) + offset);
+        return simd::widen_f16(static_cast<const std::uint16_t*>(block) + offset);
     }
 }
 
@@ -470,28 +500,7 @@ inline void gemv_packed_slivers(index_t s0, const float* x, const packed_matrix&
         const void* pb = b.block<stored_element_t<W>>(pc, s0 * nr);
         fbatch acc[S][nv];
         static_for<S>([&](auto s) { static_for<nv>([&](auto v) { acc[s][v] = fbatch(0.f); }); });
-        if constexpr (W == weight_type::int8) {
-            for (index_t g0 = 0; g0 < kc; g0 += int8_block) {
-                const index_t g1 = std::min(kc, g0 + int8_block);
-                const float* sc = b.scales((pc + g0) / int8_block, s0 * nr);
-                fbatch scale[S][nv];
-                static_for<S>([&](auto s) {
-                    static_for<nv>([&](auto v) {
-                        scale[s][v] = fbatch::load_unaligned(sc + s * nr + v * lanes);
-                    });
-                });
-                for (index_t p = g0; p < g1; ++p) {
-                    const fbatch xv(x[pc + p]);
-                    static_for<S>([&](auto s) {
-                        static_for<nv>([&](auto v) {
-                            const fbatch w =
-                                load_packed<W>(pb, s * kc * nr + p * nr + v * lanes) * scale[s][v];
-                            acc[s][v] = simd::fma(xv, w, acc[s][v]);
-                        });
-                    });
-                }
-            }
-        } else if constexpr (W == weight_type::bf16 && bf16_pairs) {
+        if constexpr (W == weight_type::bf16 && bf16_pairs) {
 #if defined(__AVX512F__)
             // A sliver row of bf16 is one register of 32: shifted left, its even columns are
             // floats; masked, its odd ones. Two ALU operations per 32 weights instead of four;
@@ -768,6 +777,148 @@ inline void gemv_in_place_sliver(index_t s, const float* x, const packed_matrix&
     }
 }
 
+/// The int8 slivers of columns `[j, ...)` in the k block starting at `pc`.
+inline q8_block int8_block_at(const packed_matrix& b, index_t pc, index_t j) noexcept {
+    const index_t kq = q8_padded(std::min(gemm_blocking::kc, b.rows() - pc));
+    return {b.block<std::int8_t>(pc, j), kq * gemm_blocking::nr, b.scales(pc / q8_group, j),
+            b.scale_stride(), kq / q8_group};
+}
+
+/// The int8 one-row product (row `row` of the quantised `x`) over slivers `[s0, s0 + S)`.
+template <index_t S>
+inline void gemv_q8_slivers(index_t s0, const q8_rows& x, index_t row, const packed_matrix& b,
+                            float* y, float alpha, bool accumulate, const float* bias) {
+    using blk = gemm_blocking;
+    constexpr index_t nv = blk::nr_registers;
+    constexpr index_t nr = blk::nr;
+    const index_t k = b.rows();
+    const index_t n = b.cols();
+    for (index_t pc = 0; pc < k; pc += blk::kc) {
+        const q8_block q = int8_block_at(b, pc, s0 * nr);
+        const std::int8_t* xv = x.values(row) + pc;
+        const float* xd = x.scales(row) + pc / q8_group;
+        fbatch acc[S][nv];
+#if defined(__AVX512VNNI__) && defined(__AVX512BW__)
+        if constexpr (nr == 32 && nv == 2 && lanes == 16) {
+            const std::int8_t* const xs[1] = {xv};
+            const float* const ds[1] = {xd};
+            const std::int32_t* const os[1] = {x.offsets(row) + pc / q8_group};
+            __m512 a[1][S][2];
+            q8_chains_vnni<1, S>(q, 0, xs, ds, os, a);
+            static_for<S>([&](auto s) {
+                acc[s][0] = a[0][s][0];
+                acc[s][1] = a[0][s][1];
+            });
+        } else
+#endif
+        {
+            static_for<S>([&](auto s) {
+                alignas(64) float chains[1][nr];
+#if defined(__AVX2__) && defined(__FMA__)
+                const std::int8_t* const xs[1] = {xv};
+                const float* const ds[1] = {xd};
+                q8_chains_avx2<1, nr>(q, s, xs, ds, chains);
+#else
+                q8_sliver_chains<nr>(q, s, xv, xd, chains[0]);
+#endif
+                static_for<nv>(
+                    [&](auto v) { acc[s][v] = fbatch::load_aligned(chains[0] + v * lanes); });
+            });
+        }
+        static_for<S>([&](auto s) {
+            const index_t j0 = (s0 + s) * nr;
+            store_sliver_row(acc[s], j0, std::min(nr, n - j0), y, alpha, pc == 0, accumulate, bias);
+        });
+    }
+}
+
+/// One thread's share of an int8 `gemm_packed`: rows `[row0, row0 + m)` of the quantised `a`,
+/// columns `[j0, j0 + nn)`, each sliver's k block read once from memory for all the rows.
+inline void gemm_q8_serial(index_t m, index_t j0, index_t nn, const q8_rows& a, index_t row0,
+                           const packed_matrix& b, float* c, index_t ldc, float alpha,
+                           bool accumulate, const float* bias) {
+    using blk = gemm_blocking;
+    constexpr index_t nr = blk::nr;
+    const index_t k = b.rows();
+    for (index_t jc = j0; jc < j0 + nn; jc += blk::nc) {
+        const index_t nc = std::min(blk::nc, j0 + nn - jc);
+        for (index_t pc = 0; pc < k; pc += blk::kc) {
+            const bool first = pc == 0;
+            const index_t g0 = pc / q8_group;
+            for (index_t jr = 0; jr < nc; jr += nr) {
+                const index_t cols = std::min(nr, nc - jr);
+                const q8_block q = int8_block_at(b, pc, jc + jr);
+                index_t i = 0;
+#if defined(__AVX512VNNI__) && defined(__AVX512BW__)
+                if constexpr (nr == 32 && blk::nr_registers == 2 && lanes == 16) {
+                    constexpr index_t R = 6;
+                    for (; i + R <= m; i += R) {
+                        const std::int8_t* xs[R];
+                        const float* ds[R];
+                        const std::int32_t* os[R];
+                        for (index_t r = 0; r < R; ++r) {
+                            xs[r] = a.values(row0 + i + r) + pc;
+                            ds[r] = a.scales(row0 + i + r) + g0;
+                            os[r] = a.offsets(row0 + i + r) + g0;
+                        }
+                        __m512 acc[R][1][2];
+                        q8_chains_vnni<R, 1>(q, 0, xs, ds, os, acc);
+                        for (index_t r = 0; r < R; ++r) {
+                            const fbatch row_acc[2] = {acc[r][0][0], acc[r][0][1]};
+                            store_sliver_row(row_acc, jc + jr, cols, c + (i + r) * ldc, alpha,
+                                             first, accumulate, bias);
+                        }
+                    }
+                    for (; i < m; ++i) {
+                        const std::int8_t* const xs[1] = {a.values(row0 + i) + pc};
+                        const float* const ds[1] = {a.scales(row0 + i) + g0};
+                        const std::int32_t* const os[1] = {a.offsets(row0 + i) + g0};
+                        __m512 acc[1][1][2];
+                        q8_chains_vnni<1, 1>(q, 0, xs, ds, os, acc);
+                        const fbatch row_acc[2] = {acc[0][0][0], acc[0][0][1]};
+                        store_sliver_row(row_acc, jc + jr, cols, c + i * ldc, alpha, first,
+                                         accumulate, bias);
+                    }
+                }
+#endif
+#if defined(__AVX2__) && defined(__FMA__)
+                for (; i + 2 <= m; i += 2) {
+                    alignas(64) float chains[2][nr];
+                    const std::int8_t* const xs[2] = {a.values(row0 + i) + pc,
+                                                      a.values(row0 + i + 1) + pc};
+                    const float* const ds[2] = {a.scales(row0 + i) + g0,
+                                                a.scales(row0 + i + 1) + g0};
+                    q8_chains_avx2<2, nr>(q, 0, xs, ds, chains);
+                    for (index_t r = 0; r < 2; ++r) {
+                        fbatch row_acc[blk::nr_registers];
+                        static_for<blk::nr_registers>([&](auto v) {
+                            row_acc[v] = fbatch::load_aligned(chains[r] + v * lanes);
+                        });
+                        store_sliver_row(row_acc, jc + jr, cols, c + (i + r) * ldc, alpha, first,
+                                         accumulate, bias);
+                    }
+                }
+#endif
+                for (; i < m; ++i) {
+                    alignas(64) float chains[1][nr];
+                    const std::int8_t* const xs[1] = {a.values(row0 + i) + pc};
+                    const float* const ds[1] = {a.scales(row0 + i) + g0};
+#if defined(__AVX2__) && defined(__FMA__)
+                    q8_chains_avx2<1, nr>(q, 0, xs, ds, chains);
+#else
+                    q8_sliver_chains<nr>(q, 0, xs[0], ds[0], chains[0]);
+#endif
+                    fbatch row_acc[blk::nr_registers];
+                    static_for<blk::nr_registers>(
+                        [&](auto v) { row_acc[v] = fbatch::load_aligned(chains[0] + v * lanes); });
+                    store_sliver_row(row_acc, jc + jr, cols, c + i * ldc, alpha, first, accumulate,
+                                     bias);
+                }
+            }
+        }
+    }
+}
+
 /// Runs `f(std::integral_constant<weight_type, W>)` for the matrix's storage type.
 template <class F>
 inline void with_weight_type(weight_type w, F&& f) {
@@ -795,7 +946,7 @@ inline void gemm_packed_serial(index_t m, index_t j0, index_t nn, const float* a
     const index_t k = b.rows();
     const index_t mc_max = (std::min(m, blk::mc) + blk::mr - 1) / blk::mr * blk::mr;
     float* pa = thread_workspace().reserve(blk::kc * mc_max);
-    const bool widen = b.type() != weight_type::f32 || b.in_place();
+    const bool widen = b.type() != weight_type::f32 || b.in_place(); // int8: gemm_q8_serial
     float* wide = widen ? sliver_workspace().reserve(blk::kc * blk::nr) : nullptr;
     for (index_t jc = j0; jc < j0 + nn; jc += blk::nc) {
         const index_t nc = std::min(blk::nc, j0 + nn - jc);
@@ -848,24 +999,38 @@ inline void gemv_packed(const float* x, const packed_matrix& b, float* y, float 
     // bytes: a reduced type reads fewer bytes but widens each weight, so its time per weight
     // stays near f32's (bf16 768 x 768 products stayed serial when counted in bytes).
     const int threads = b.rows() * b.cols() >= (index_t{1} << 19) ? simd::max_threads() : 1;
+    // int8: the row quantised once, on the calling thread, read by every task.
+    detail::q8_rows* xq = nullptr;
+    if (b.type() == weight_type::int8) {
+        xq = &detail::q8_workspace();
+        xq->quantise(1, x, b.rows(), b.rows());
+    }
     detail::with_weight_type(b.type(), [&](auto w) {
         constexpr weight_type W = decltype(w)::value;
         const auto run = [&](index_t t) {
             index_t s = t * group;
             const index_t end = std::min(slivers, s + group);
-            if constexpr (W != weight_type::int8) {
+            if constexpr (W == weight_type::int8) {
+                for (; s + 4 <= end; s += 4) {
+                    detail::gemv_q8_slivers<4>(s, *xq, 0, b, y, alpha, accumulate, bias);
+                }
+                for (; s < end; ++s) {
+                    detail::gemv_q8_slivers<1>(s, *xq, 0, b, y, alpha, accumulate, bias);
+                }
+                return;
+            } else {
                 if (b.in_place()) {
                     for (; s < end; ++s) {
                         detail::gemv_in_place_sliver<W>(s, x, b, y, alpha, accumulate, bias);
                     }
                     return;
                 }
-            }
-            for (; s + 4 <= end; s += 4) {
-                detail::gemv_packed_slivers<4, W>(s, x, b, y, alpha, accumulate, bias);
-            }
-            for (; s < end; ++s) {
-                detail::gemv_packed_slivers<1, W>(s, x, b, y, alpha, accumulate, bias);
+                for (; s + 4 <= end; s += 4) {
+                    detail::gemv_packed_slivers<4, W>(s, x, b, y, alpha, accumulate, bias);
+                }
+                for (; s < end; ++s) {
+                    detail::gemv_packed_slivers<1, W>(s, x, b, y, alpha, accumulate, bias);
+                }
             }
         };
         if (threads > 1 && tasks > 1) {
@@ -907,6 +1072,16 @@ inline void gemm_packed(index_t m, const float* a, index_t lda, const packed_mat
     }
     if (m == 1) {
         gemv_packed(a, b, c, alpha, accumulate, bias);
+        return;
+    }
+    if (b.type() == weight_type::int8) {
+        // The rows quantised once, on the calling thread; the threads share them.
+        detail::q8_rows& qa = detail::q8_workspace();
+        qa.quantise(m, a, lda, k);
+        detail::split_gemm(m, n, k, [&](index_t i0, index_t mm, index_t j0, index_t nn) {
+            detail::gemm_q8_serial(mm, j0, nn, qa, i0, b, c + i0 * ldc, ldc, alpha, accumulate,
+                                   bias);
+        });
         return;
     }
     detail::split_gemm(m, n, k, [&](index_t i0, index_t mm, index_t j0, index_t nn) {
