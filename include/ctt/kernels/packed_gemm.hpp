@@ -804,7 +804,12 @@ inline void gemv_q8_slivers(index_t s0, const q8_rows& x, index_t row, const pac
             const float* const ds[1] = {xd};
             const std::int32_t* const os[1] = {x.offsets(row) + pc / q8_group};
             __m512 a[1][S][2];
-            q8_chains_vnni<1, S>(q, 0, xs, ds, os, a);
+            // The same slivers' next k block, into L2 as this one is read: one thread's
+            // stream of 32 KiB runs with a gap at each block otherwise.
+            const bool more = pc + blk::kc < k;
+            const q8_block after = more ? int8_block_at(b, pc + blk::kc, s0 * nr) : q;
+            q8_chains_vnni<1, S>(q, 0, xs, ds, os, a, more ? after.weights : nullptr,
+                                 after.sliver_bytes);
             static_for<S>([&](auto s) {
                 acc[s][0] = a[0][s][0];
                 acc[s][1] = a[0][s][1];

@@ -188,7 +188,8 @@ template <index_t R, index_t S>
 inline __attribute__((always_inline)) void
 q8_chains_vnni(const q8_block& b, index_t sliver, const std::int8_t* const (&x)[R],
                const float* const (&d)[R], const std::int32_t* const (&o)[R],
-               __m512 (&acc)[R][S][2]) noexcept {
+               __m512 (&acc)[R][S][2], const std::int8_t* next = nullptr,
+               index_t next_sliver_bytes = 0) noexcept {
     constexpr index_t nr = 32;
     const std::int8_t* w = b.weights + sliver * b.sliver_bytes;
 #pragma GCC unroll 8
@@ -216,6 +217,12 @@ q8_chains_vnni(const q8_block& b, index_t sliver, const std::int8_t* const (&x)[
             for (index_t s = 0; s < S; ++s) {
                 wv[s][0] = q8_weights(wg + s * b.sliver_bytes + t * 4 * nr);
                 wv[s][1] = q8_weights(wg + s * b.sliver_bytes + t * 4 * nr + 64);
+                if (next != nullptr) {
+                    const char* ahead = reinterpret_cast<const char*>(
+                        next + s * next_sliver_bytes + g * q8_group * nr + t * 4 * nr);
+                    _mm_prefetch(ahead, _MM_HINT_T1);
+                    _mm_prefetch(ahead + 64, _MM_HINT_T1);
+                }
             }
 #pragma GCC unroll 8
             for (index_t r = 0; r < R; ++r) {
