@@ -844,80 +844,64 @@ inline void gemm_q8_serial(index_t m, index_t j0, index_t nn, const q8_rows& a, 
                            bool accumulate, const float* bias) {
     using blk = gemm_blocking;
     constexpr index_t nr = blk::nr;
+    constexpr index_t nv = blk::nr_registers;
     const index_t k = b.rows();
     for (index_t jc = j0; jc < j0 + nn; jc += blk::nc) {
         const index_t nc = std::min(blk::nc, j0 + nn - jc);
         for (index_t pc = 0; pc < k; pc += blk::kc) {
-            const bool first = pc == 0;
             const index_t g0 = pc / q8_group;
             for (index_t jr = 0; jr < nc; jr += nr) {
-                const index_t cols = std::min(nr, nc - jr);
                 const q8_block q = int8_block_at(b, pc, jc + jr);
-                index_t i = 0;
+                const auto store = [&](index_t i, const fbatch(&acc)[nv]) {
+                    store_sliver_row(acc, jc + jr, std::min(nr, nc - jr), c + i * ldc, alpha,
+                                     pc == 0, accumulate, bias);
+                };
+                // Rows [i, i + R) through one tile of the widest kernel the target has, each
+                // row's chains stored by the sliver epilogue.
+                const auto tile = [&]<index_t R>(std::integral_constant<index_t, R>, index_t i) {
+                    const std::int8_t* xs[R];
+                    const float* ds[R];
+                    for (index_t r = 0; r < R; ++r) {
+                        xs[r] = a.values(row0 + i + r) + pc;
+                        ds[r] = a.scales(row0 + i + r) + g0;
+                    }
 #if defined(__AVX512VNNI__) && defined(__AVX512BW__)
-                if constexpr (nr == 32 && blk::nr_registers == 2 && lanes == 16) {
-                    constexpr index_t R = 6;
-                    for (; i + R <= m; i += R) {
-                        const std::int8_t* xs[R];
-                        const float* ds[R];
+                    if constexpr (nr == 32 && nv == 2 && lanes == 16) {
                         const std::int32_t* os[R];
                         for (index_t r = 0; r < R; ++r) {
-                            xs[r] = a.values(row0 + i + r) + pc;
-                            ds[r] = a.scales(row0 + i + r) + g0;
                             os[r] = a.offsets(row0 + i + r) + g0;
                         }
                         __m512 acc[R][1][2];
                         q8_chains_vnni<R, 1>(q, 0, xs, ds, os, acc);
                         for (index_t r = 0; r < R; ++r) {
-                            const fbatch row_acc[2] = {acc[r][0][0], acc[r][0][1]};
-                            store_sliver_row(row_acc, jc + jr, cols, c + (i + r) * ldc, alpha,
-                                             first, accumulate, bias);
+                            store(i + r, {acc[r][0][0], acc[r][0][1]});
                         }
+                        return;
                     }
-                    for (; i < m; ++i) {
-                        const std::int8_t* const xs[1] = {a.values(row0 + i) + pc};
-                        const float* const ds[1] = {a.scales(row0 + i) + g0};
-                        const std::int32_t* const os[1] = {a.offsets(row0 + i) + g0};
-                        __m512 acc[1][1][2];
-                        q8_chains_vnni<1, 1>(q, 0, xs, ds, os, acc);
-                        const fbatch row_acc[2] = {acc[0][0][0], acc[0][0][1]};
-                        store_sliver_row(row_acc, jc + jr, cols, c + i * ldc, alpha, first,
-                                         accumulate, bias);
-                    }
-                }
 #endif
+                    alignas(64) float chains[R][nr];
 #if defined(__AVX2__) && defined(__FMA__)
-                for (; i + 2 <= m; i += 2) {
-                    alignas(64) float chains[2][nr];
-                    const std::int8_t* const xs[2] = {a.values(row0 + i) + pc,
-                                                      a.values(row0 + i + 1) + pc};
-                    const float* const ds[2] = {a.scales(row0 + i) + g0,
-                                                a.scales(row0 + i + 1) + g0};
-                    q8_chains_avx2<2, nr>(q, 0, xs, ds, chains);
-                    for (index_t r = 0; r < 2; ++r) {
-                        fbatch row_acc[blk::nr_registers];
-                        static_for<blk::nr_registers>([&](auto v) {
-                            row_acc[v] = fbatch::load_aligned(chains[r] + v * lanes);
-                        });
-                        store_sliver_row(row_acc, jc + jr, cols, c + (i + r) * ldc, alpha, first,
-                                         accumulate, bias);
-                    }
-                }
-#endif
-                for (; i < m; ++i) {
-                    alignas(64) float chains[1][nr];
-                    const std::int8_t* const xs[1] = {a.values(row0 + i) + pc};
-                    const float* const ds[1] = {a.scales(row0 + i) + g0};
-#if defined(__AVX2__) && defined(__FMA__)
-                    q8_chains_avx2<1, nr>(q, 0, xs, ds, chains);
+                    q8_chains_avx2<R, nr>(q, 0, xs, ds, chains);
 #else
-                    q8_sliver_chains<nr>(q, 0, xs[0], ds[0], chains[0]);
+                    for (index_t r = 0; r < R; ++r) {
+                        q8_sliver_chains<nr>(q, 0, xs[r], ds[r], chains[r]);
+                    }
 #endif
-                    fbatch row_acc[blk::nr_registers];
-                    static_for<blk::nr_registers>(
-                        [&](auto v) { row_acc[v] = fbatch::load_aligned(chains[0] + v * lanes); });
-                    store_sliver_row(row_acc, jc + jr, cols, c + i * ldc, alpha, first, accumulate,
-                                     bias);
+                    for (index_t r = 0; r < R; ++r) {
+                        fbatch acc[nv];
+                        static_for<nv>(
+                            [&](auto v) { acc[v] = fbatch::load_aligned(chains[r] + v * lanes); });
+                        store(i + r, acc);
+                    }
+                };
+                // Six rows per VNNI tile (24 accumulators), two on AVX2 (16 registers).
+                constexpr index_t rows = q8_vnni && nr == 32 && nv == 2 && lanes == 16 ? 6 : 2;
+                index_t i = 0;
+                for (; i + rows <= m; i += rows) {
+                    tile(std::integral_constant<index_t, rows>{}, i);
+                }
+                for (; i < m; ++i) {
+                    tile(std::integral_constant<index_t, 1>{}, i);
                 }
             }
         }

@@ -2,12 +2,12 @@
 /**
  * @file
  * @brief Loads of one register of `float` from narrower storage: bfloat16 and IEEE binary16 bit
- *        patterns, and int8. Every conversion is exact (16-bit floats and int8 are subsets of
- *        float), so a kernel that widens in registers computes what it would on the widened
- *        copy, bit for bit.
+ *        patterns. Every conversion is exact (16-bit floats are subsets of float), so a kernel
+ *        that widens in registers computes what it would on the widened copy, bit for bit.
+ *        (int8 products do not widen: `kernels/detail/q8.hpp`.)
  *
- * AVX-512 and AVX2 use one or two instructions (`vpmovzxwd` + shift, `vcvtph2ps` with F16C,
- * `vpmovsxbd` + `vcvtdq2ps`); other targets widen through a small buffer.
+ * AVX-512 and AVX2 use one or two instructions (`vpmovzxwd` + shift, `vcvtph2ps` with F16C);
+ * other targets widen through a small buffer.
  */
 
 #include <cstddef>
@@ -55,23 +55,6 @@ template <class T, class Convert>
     { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
 #else
     return detail::widen_through_buffer(p, [](std::uint16_t v) { return fp16_to_float(v); });
-#endif
-}
-
-/// `width<float>` int8 values from `p` (any alignment).
-[[nodiscard]] inline batch<float> widen_i8(const std::int8_t* p) noexcept {
-#if defined(__AVX512F__)
-    {
-        const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
-        return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(q));
-    }
-#elif defined(__AVX2__)
-    {
-        const __m128i q = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(p));
-        return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q));
-    }
-#else
-    return detail::widen_through_buffer(p, [](std::int8_t v) { return static_cast<float>(v); });
 #endif
 }
 
