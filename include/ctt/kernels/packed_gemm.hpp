@@ -251,6 +251,12 @@ public:
     [[nodiscard]] const float* scales(index_t g, index_t j) const noexcept {
         return scales_.data() + g * n_padded_ + j;
     }
+    /// Values of k stored per column in the block starting at `pc`: `min(kc, k - pc)`, or for
+    /// `int8` that rounded up to whole groups of 32.
+    [[nodiscard]] index_t block_k(index_t pc) const noexcept {
+        const index_t kc = std::min(blk::kc, k_ - pc);
+        return type_ == weight_type::int8 ? detail::q8_padded(kc) : kc;
+    }
     /// `int8`: floats from one group's scales to the next's.
     [[nodiscard]] index_t scale_stride() const noexcept { return n_padded_; }
 
@@ -260,7 +266,7 @@ public:
         const index_t pc = p / blk::kc * blk::kc;
         const index_t q = p - pc;
         const index_t c = j % blk::nr;
-        return block<std::int8_t>(pc, j - c)[((q / 4) * blk::nr + c) * 4 + q % 4];
+        return block<std::int8_t>(pc, j - c)[detail::q8_offset(q, c, blk::nr)];
     }
     /// `int8`: the scale of element `(p, j)`'s block of 32 along k.
     [[nodiscard]] float scale(index_t p, index_t j) const noexcept {
@@ -306,8 +312,7 @@ public:
             for (index_t p = 0; p < kc; ++p) {
                 const float* s = scales((pc + p) / int8_block, j);
                 for (index_t c = 0; c < nr; ++c) {
-                    out[p * nr + c] =
-                        static_cast<float>(src[((p / 4) * nr + c) * 4 + p % 4]) * s[c];
+                    out[p * nr + c] = static_cast<float>(src[detail::q8_offset(p, c, nr)]) * s[c];
                 }
             }
             return;
@@ -347,11 +352,6 @@ private:
     /// Values of k stored per column: k, or for `int8` whole groups of 32.
     [[nodiscard]] index_t stored_k() const noexcept {
         return type_ == weight_type::int8 ? detail::q8_padded(k_) : k_;
-    }
-    /// Values of k stored per column in the block starting at `pc`.
-    [[nodiscard]] index_t block_k(index_t pc) const noexcept {
-        const index_t kc = std::min(blk::kc, k_ - pc);
-        return type_ == weight_type::int8 ? detail::q8_padded(kc) : kc;
     }
     [[nodiscard]] std::size_t storage_bytes() const noexcept {
         return in_place() ? 0
@@ -400,7 +400,7 @@ private:
                     const float d = finite ? amax / 127.f : std::numeric_limits<float>::quiet_NaN();
                     s[c] = d;
                     for (index_t p = g0; p < g1; ++p) {
-                        dst[((p / 4) * nr + c) * 4 + p % 4] =
+                        dst[detail::q8_offset(p, c, nr)] =
                             finite && d > 0.f ? detail::q8_rows::quantised(sliver[p * nr + c], d)
                                               : std::int8_t{0};
                     }
@@ -779,60 +779,84 @@ inline void gemv_in_place_sliver(index_t s, const float* x, const packed_matrix&
 
 /// The int8 slivers of columns `[j, ...)` in the k block starting at `pc`.
 inline q8_block int8_block_at(const packed_matrix& b, index_t pc, index_t j) noexcept {
-    const index_t kq = q8_padded(std::min(gemm_blocking::kc, b.rows() - pc));
+    const index_t kq = b.block_k(pc);
     return {b.block<std::int8_t>(pc, j), kq * gemm_blocking::nr, b.scales(pc / q8_group, j),
             b.scale_stride(), kq / q8_group};
 }
 
-/// The int8 one-row product (row `row` of the quantised `x`) over slivers `[s0, s0 + S)`.
+/**
+ * @brief `R` rows' chains over one k block for slivers `[0, S)` of `q`, on the widest kernel
+ *        the target has (VNNI, AVX2, plain loops: the same bits): `acc[r][s]` holds row `r`'s
+ *        registers of sliver `s`. Rows `i` of `a` from `i0`, from the block at `pc`. `next`
+ *        (nullable, VNNI only) is the same slivers' next k block, prefetched into L2.
+ */
+template <index_t R, index_t S>
+inline void q8_chains(const q8_block& q, const q8_rows& a, index_t i0, index_t pc,
+                      fbatch (&acc)[R][S][gemm_blocking::nr_registers],
+                      const q8_block* next = nullptr) {
+    constexpr index_t nv = gemm_blocking::nr_registers;
+    constexpr index_t nr = gemm_blocking::nr;
+    const std::int8_t* xs[R];
+    const float* ds[R];
+    for (index_t r = 0; r < R; ++r) {
+        xs[r] = a.values(i0 + r) + pc;
+        ds[r] = a.scales(i0 + r) + pc / q8_group;
+    }
+#if defined(__AVX512VNNI__) && defined(__AVX512BW__)
+    if constexpr (nr == 32 && nv == 2 && lanes == 16) {
+        const std::int32_t* os[R];
+        for (index_t r = 0; r < R; ++r) {
+            os[r] = a.offsets(i0 + r) + pc / q8_group;
+        }
+        __m512 v[R][S][2];
+        q8_chains_vnni<R, S>(q, 0, xs, ds, os, v, next != nullptr ? next->weights : nullptr,
+                             next != nullptr ? next->sliver_bytes : 0);
+        for (index_t r = 0; r < R; ++r) {
+            for (index_t s = 0; s < S; ++s) {
+                acc[r][s][0] = v[r][s][0];
+                acc[r][s][1] = v[r][s][1];
+            }
+        }
+        return;
+    }
+#endif
+    (void)next;
+    for (index_t s = 0; s < S; ++s) {
+        alignas(64) float chains[R][nr];
+#if defined(__AVX2__) && defined(__FMA__)
+        q8_chains_avx2<R, nr>(q, s, xs, ds, chains);
+#else
+        for (index_t r = 0; r < R; ++r) {
+            q8_sliver_chains<nr>(q, s, xs[r], ds[r], chains[r]);
+        }
+#endif
+        for (index_t r = 0; r < R; ++r) {
+            static_for<nv>(
+                [&](auto v) { acc[r][s][v] = fbatch::load_aligned(chains[r] + v * lanes); });
+        }
+    }
+}
+
+/// The int8 one-row product (the one row of the quantised `x`) over slivers `[s0, s0 + S)`.
 template <index_t S>
-inline void gemv_q8_slivers(index_t s0, const q8_rows& x, index_t row, const packed_matrix& b,
-                            float* y, float alpha, bool accumulate, const float* bias) {
+inline void gemv_q8_slivers(index_t s0, const q8_rows& x, const packed_matrix& b, float* y,
+                            float alpha, bool accumulate, const float* bias) {
     using blk = gemm_blocking;
-    constexpr index_t nv = blk::nr_registers;
     constexpr index_t nr = blk::nr;
     const index_t k = b.rows();
     const index_t n = b.cols();
     for (index_t pc = 0; pc < k; pc += blk::kc) {
+        // The same slivers' next k block goes into L2 as this one is read: one thread's
+        // stream of 32 KiB runs with a gap at each block otherwise.
         const q8_block q = int8_block_at(b, pc, s0 * nr);
-        const std::int8_t* xv = x.values(row) + pc;
-        const float* xd = x.scales(row) + pc / q8_group;
-        fbatch acc[S][nv];
-#if defined(__AVX512VNNI__) && defined(__AVX512BW__)
-        if constexpr (nr == 32 && nv == 2 && lanes == 16) {
-            const std::int8_t* const xs[1] = {xv};
-            const float* const ds[1] = {xd};
-            const std::int32_t* const os[1] = {x.offsets(row) + pc / q8_group};
-            __m512 a[1][S][2];
-            // The same slivers' next k block, into L2 as this one is read: one thread's
-            // stream of 32 KiB runs with a gap at each block otherwise.
-            const bool more = pc + blk::kc < k;
-            const q8_block after = more ? int8_block_at(b, pc + blk::kc, s0 * nr) : q;
-            q8_chains_vnni<1, S>(q, 0, xs, ds, os, a, more ? after.weights : nullptr,
-                                 after.sliver_bytes);
-            static_for<S>([&](auto s) {
-                acc[s][0] = a[0][s][0];
-                acc[s][1] = a[0][s][1];
-            });
-        } else
-#endif
-        {
-            static_for<S>([&](auto s) {
-                alignas(64) float chains[1][nr];
-#if defined(__AVX2__) && defined(__FMA__)
-                const std::int8_t* const xs[1] = {xv};
-                const float* const ds[1] = {xd};
-                q8_chains_avx2<1, nr>(q, s, xs, ds, chains);
-#else
-                q8_sliver_chains<nr>(q, s, xv, xd, chains[0]);
-#endif
-                static_for<nv>(
-                    [&](auto v) { acc[s][v] = fbatch::load_aligned(chains[0] + v * lanes); });
-            });
-        }
+        const bool more = pc + blk::kc < k;
+        const q8_block after = more ? int8_block_at(b, pc + blk::kc, s0 * nr) : q;
+        fbatch acc[1][S][blk::nr_registers];
+        q8_chains<1, S>(q, x, 0, pc, acc, more ? &after : nullptr);
         static_for<S>([&](auto s) {
             const index_t j0 = (s0 + s) * nr;
-            store_sliver_row(acc[s], j0, std::min(nr, n - j0), y, alpha, pc == 0, accumulate, bias);
+            store_sliver_row(acc[0][s], j0, std::min(nr, n - j0), y, alpha, pc == 0, accumulate,
+                             bias);
         });
     }
 }
@@ -845,57 +869,22 @@ inline void gemm_q8_serial(index_t m, index_t j0, index_t nn, const q8_rows& a, 
     using blk = gemm_blocking;
     constexpr index_t nr = blk::nr;
     constexpr index_t nv = blk::nr_registers;
+    // Six rows per VNNI tile (24 accumulators), two on AVX2 (16 registers).
+    constexpr index_t rows = q8_vnni && nr == 32 && nv == 2 && lanes == 16 ? 6 : 2;
     const index_t k = b.rows();
     for (index_t jc = j0; jc < j0 + nn; jc += blk::nc) {
         const index_t nc = std::min(blk::nc, j0 + nn - jc);
         for (index_t pc = 0; pc < k; pc += blk::kc) {
-            const index_t g0 = pc / q8_group;
             for (index_t jr = 0; jr < nc; jr += nr) {
                 const q8_block q = int8_block_at(b, pc, jc + jr);
-                const auto store = [&](index_t i, const fbatch(&acc)[nv]) {
-                    store_sliver_row(acc, jc + jr, std::min(nr, nc - jr), c + i * ldc, alpha,
-                                     pc == 0, accumulate, bias);
-                };
-                // Rows [i, i + R) through one tile of the widest kernel the target has, each
-                // row's chains stored by the sliver epilogue.
                 const auto tile = [&]<index_t R>(std::integral_constant<index_t, R>, index_t i) {
-                    const std::int8_t* xs[R];
-                    const float* ds[R];
+                    fbatch acc[R][1][nv];
+                    q8_chains<R, 1>(q, a, row0 + i, pc, acc);
                     for (index_t r = 0; r < R; ++r) {
-                        xs[r] = a.values(row0 + i + r) + pc;
-                        ds[r] = a.scales(row0 + i + r) + g0;
-                    }
-#if defined(__AVX512VNNI__) && defined(__AVX512BW__)
-                    if constexpr (nr == 32 && nv == 2 && lanes == 16) {
-                        const std::int32_t* os[R];
-                        for (index_t r = 0; r < R; ++r) {
-                            os[r] = a.offsets(row0 + i + r) + g0;
-                        }
-                        __m512 acc[R][1][2];
-                        q8_chains_vnni<R, 1>(q, 0, xs, ds, os, acc);
-                        for (index_t r = 0; r < R; ++r) {
-                            store(i + r, {acc[r][0][0], acc[r][0][1]});
-                        }
-                        return;
-                    }
-#endif
-                    alignas(64) float chains[R][nr];
-#if defined(__AVX2__) && defined(__FMA__)
-                    q8_chains_avx2<R, nr>(q, 0, xs, ds, chains);
-#else
-                    for (index_t r = 0; r < R; ++r) {
-                        q8_sliver_chains<nr>(q, 0, xs[r], ds[r], chains[r]);
-                    }
-#endif
-                    for (index_t r = 0; r < R; ++r) {
-                        fbatch acc[nv];
-                        static_for<nv>(
-                            [&](auto v) { acc[v] = fbatch::load_aligned(chains[r] + v * lanes); });
-                        store(i + r, acc);
+                        store_sliver_row(acc[r][0], jc + jr, std::min(nr, nc - jr),
+                                         c + (i + r) * ldc, alpha, pc == 0, accumulate, bias);
                     }
                 };
-                // Six rows per VNNI tile (24 accumulators), two on AVX2 (16 registers).
-                constexpr index_t rows = q8_vnni && nr == 32 && nv == 2 && lanes == 16 ? 6 : 2;
                 index_t i = 0;
                 for (; i + rows <= m; i += rows) {
                     tile(std::integral_constant<index_t, rows>{}, i);
@@ -1001,10 +990,10 @@ inline void gemv_packed(const float* x, const packed_matrix& b, float* y, float 
             const index_t end = std::min(slivers, s + group);
             if constexpr (W == weight_type::int8) {
                 for (; s + 4 <= end; s += 4) {
-                    detail::gemv_q8_slivers<4>(s, *xq, 0, b, y, alpha, accumulate, bias);
+                    detail::gemv_q8_slivers<4>(s, *xq, b, y, alpha, accumulate, bias);
                 }
                 for (; s < end; ++s) {
-                    detail::gemv_q8_slivers<1>(s, *xq, 0, b, y, alpha, accumulate, bias);
+                    detail::gemv_q8_slivers<1>(s, *xq, b, y, alpha, accumulate, bias);
                 }
                 return;
             } else {

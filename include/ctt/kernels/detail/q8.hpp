@@ -55,6 +55,11 @@ inline constexpr bool q8_vnni =
     return (n + q8_group - 1) / q8_group * q8_group;
 }
 
+/// Where value `p` of column `c` lies in an int8 sliver of `nr` columns (k in quads).
+[[nodiscard]] constexpr index_t q8_offset(index_t p, index_t c, index_t nr) noexcept {
+    return ((p / 4) * nr + c) * 4 + p % 4;
+}
+
 /// Rows of activations quantised per group of 32 along k: the int8 products' left operand.
 class q8_rows {
 public:
@@ -155,7 +160,8 @@ inline void q8_sliver_chains(const q8_block& b, index_t sliver, const std::int8_
             std::int32_t dot = 0;
             for (index_t t = 0; t < q8_group / 4; ++t) {
                 for (index_t e = 0; e < 4; ++e) {
-                    dot += std::int32_t{xg[4 * t + e]} * std::int32_t{wg[(t * Nr + c) * 4 + e]};
+                    dot +=
+                        std::int32_t{xg[4 * t + e]} * std::int32_t{wg[q8_offset(4 * t + e, c, Nr)]};
                 }
             }
             acc[c] = std::fma(static_cast<float>(dot), s[g * b.scale_stride + c] * d[g], acc[c]);
