@@ -4,7 +4,7 @@
 //
 //   bench_e2e_<name> [--checkpoint <dir>] [--weights f32|bf16|f16|int8] [-p 512] [-n 128]
 //                    [-d depth] [--kv-cache f32|bf16|f16] [-t threads] [-r repetitions]
-//                    [--in-place|--packed] [--json]
+//                    [--in-place|--in-place-all|--packed] [--json]
 //
 // --accuracy: instead, the logits of every position of the p-token prompt with the weights as
 // given against f32 (the same checkpoint loaded twice): max |delta logit|, the mean KL divergence
@@ -14,8 +14,9 @@
 // which is what generation needs); tg<n>: tokens/s of n one-token steps from an empty cache,
 // each fed the previous step's argmax, after a d-token prompt (untimed; llama-bench's -d) when
 // d > 0, with the KV cache in the --kv-cache type (default f32). Medians of r runs. Also: load time
-// (mmap + bind + pack; the projections stored as the products read them stay in the file's
-// mapping, `weight_binding::in_place`, unless --packed), peak RSS after the runs, and for tg the
+// (mmap + bind + pack; the projections of 2^20 weights or more stored as the products read them
+// stay in the file's mapping, `weight_binding::in_place`; with --in-place-all, any size; with
+// --packed, none), peak RSS after the runs, and for tg the
 // fraction of the bandwidth bound: weight bytes read per token (and keys and values at depth) times
 // tokens/s over the streaming-read bandwidth measured in the same run.
 #include <ctt/io/parameter_loader.hpp>
@@ -255,7 +256,9 @@ int measure(const options& o, const std::vector<std::int32_t>& prompt) {
     const std::string name = o.checkpoint.substr(o.checkpoint.find_last_of('/') + 1);
     const std::string weights(ctt::to_string(o.weights));
     const std::string kv(ctt::to_string(o.kv_cache));
-    const char* binding = o.binding == ctt::weight_binding::in_place ? "in_place" : "packed";
+    const char* binding = o.binding == ctt::weight_binding::in_place       ? "in_place"
+                          : o.binding == ctt::weight_binding::in_place_all ? "in_place_all"
+                                                                           : "packed";
     const auto report = [&](const std::string& test, double tps, double bound) {
         if (o.json) {
             std::printf("{\"model\": \"%s\", \"test\": \"%s\", \"weights\": \"%s\", "
@@ -297,7 +300,8 @@ int usage() {
     std::fprintf(stderr,
                  "usage: bench_e2e [--checkpoint <dir>] [--weights f32|bf16|f16|int8] "
                  "[-p N] [-n N] [-d depth] [--kv-cache f32|bf16|f16] "
-                 "[-t threads] [-r repetitions] [--in-place|--packed] [--json] [--accuracy]\n");
+                 "[-t threads] [-r repetitions] [--in-place|--in-place-all|--packed] [--json] "
+                 "[--accuracy]\n");
     return 2;
 }
 
@@ -339,6 +343,8 @@ int main(int argc, char** argv) {
             o.repetitions = std::max(1, std::atoi(value().c_str()));
         } else if (a == "--in-place") {
             o.binding = ctt::weight_binding::in_place;
+        } else if (a == "--in-place-all") {
+            o.binding = ctt::weight_binding::in_place_all;
         } else if (a == "--packed") {
             o.binding = ctt::weight_binding::packed;
         } else if (a == "--json") {

@@ -4,6 +4,7 @@
 // pack_weights computes what it computed before.
 #include <ctt/blocks/linear.hpp>
 #include <ctt/io/parameter_loader.hpp>
+#include <ctt/io/safetensors_writer.hpp>
 #include <ctt/models/llama.hpp>
 
 #include <doctest/doctest.h>
@@ -12,6 +13,8 @@
 #include <cmath>
 #include <cstring>
 #include <random>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "../support/random_model.hpp"
@@ -185,6 +188,29 @@ struct small_llama_int8 : small_llama {
     static constexpr weight_type weight_storage = weight_type::int8;
 };
 
+/// Two layers either side of `in_place_min_elements`, as a model `load_parameters` reads: 2^20
+/// weights in GPT-2's `[in, out]` layout, then 1024 fewer in `torch.nn.Linear`'s.
+struct two_layers {
+    linear<1024, 1024, true, weight_layout::in_out> large;
+    linear<1024, 1023, false, weight_layout::out_in> small;
+    template <class Visitor>
+    void visit_parameters(Visitor& v, const std::string& prefix) {
+        large.visit_parameters(v, prefix + "large.");
+        small.visit_parameters(v, prefix + "small.");
+    }
+};
+static_assert(1024 * 1024 == in_place_min_elements);
+
+/// Writes each visited parameter into a checkpoint.
+struct checkpoint_writer {
+    safetensors_writer& out;
+    template <class T, tensor_shape S>
+    void parameter(const std::string& name, tensor_view<T, S> v) {
+        out.add(name, tensor_view<const float, S>(v));
+    }
+    void ignore(const std::string&) {}
+};
+
 } // namespace
 
 TEST_CASE("linear in bf16, f16 and int8: the float product of the weights it stores") {
@@ -223,4 +249,51 @@ TEST_CASE("a model's weight_storage: the type its layers are packed in, close to
     MESSAGE("int8 max |dlogit| " << d << " of max |logit| " << scale);
     CHECK(d > 0);
     CHECK(d < 0.05 * scale); // the conformance cases allow int8 0.1 of max(1, max|logit|)
+}
+
+TEST_CASE("load_parameters binds in place from 2^20 weights by default, any size with "
+          "in_place_all, none packed: the same bits every way") {
+    auto source = std::make_unique<two_layers>();
+    fill(*source, 11);
+    safetensors_writer w;
+    checkpoint_writer writer{w};
+    source->visit_parameters(writer, "");
+    const auto file = safetensors_file::from_bytes(w.bytes(), "two layers");
+    constexpr std::size_t large = 1024 * 1024 * sizeof(float);
+    constexpr std::size_t small = 1024 * 1023 * sizeof(float);
+    tensor<float, shape<dyn, 1024>> x(3);
+    for (index_t i = 0; i < x.size(); ++i) {
+        x.data()[i] = 0.01f * static_cast<float>(i % 101) - 0.5f;
+    }
+    std::vector<float> expected;
+    struct way {
+        weight_binding binding;
+        std::size_t in_place_bytes;
+    };
+    for (const way w : {way{weight_binding::packed, 0}, way{weight_binding::in_place, large},
+                        way{weight_binding::in_place_all, large + small}}) {
+        const weight_binding binding = w.binding;
+        const std::size_t bytes = w.in_place_bytes;
+        CAPTURE(static_cast<int>(binding));
+        auto m = std::make_unique<two_layers>();
+        const auto summary = load_parameters(*m, file, weight_type::f32, binding);
+        CHECK(summary.tensors == 3);
+        CHECK(summary.in_place_bytes == bytes);
+        CHECK(m->large.packed.in_place() == (bytes != 0));
+        CHECK(m->small.packed.in_place() == (bytes == large + small));
+        // Three rows, then the last alone (the one-row product), through both layers.
+        using in_rows = tensor_view<const float, shape<dyn, 1024>>;
+        tensor<float, shape<dyn, 1024>> h(3), h1(1);
+        tensor<float, shape<dyn, 1023>> y(3), y1(1);
+        m->large.forward(in_rows(x.view()), h.view());
+        m->small.forward(in_rows(h.view()), y.view());
+        m->large.forward(in_rows(x.view().rows(2, 1)), h1.view());
+        m->small.forward(in_rows(h1.view()), y1.view());
+        std::vector<float> got(y.data(), y.data() + y.size());
+        got.insert(got.end(), y1.data(), y1.data() + y1.size());
+        if (expected.empty()) {
+            expected = got;
+        }
+        CHECK(std::memcmp(got.data(), expected.data(), got.size() * sizeof(float)) == 0);
+    }
 }

@@ -8,8 +8,8 @@
 // for bit; int8 products are their own twin's bits (activations quantised per group of 32,
 // exact integer dot products, scaled into float chains), on every target and thread count, and
 // within the activation's quantisation error of the float product.
-// A matrix read in place from `[n, k]` rows (`packed_matrix::in_place`, the zero-copy load) in
-// f32, bf16 or f16 gives the packed matrix's bits in every call.
+// A matrix read in place from `[n, k]` or `[k, n]` rows (`packed_matrix::in_place`, the zero-copy
+// load) in f32, bf16 or f16 gives the packed matrix's bits in every call.
 #include <ctt/io/half.hpp>
 #include <ctt/kernels/gemm.hpp>
 #include <ctt/kernels/packed_gemm.hpp>
@@ -152,20 +152,21 @@ std::vector<float> int8_twin(const packed_case& t, const ctt::kernels::packed_ma
     return c;
 }
 
-/// `[n, k]` rows stored as `type` (f32, bf16 or f16), read in place: the matrix a checkpoint's
-/// `[out, in]` weight becomes under `weight_binding::in_place`.
+/// `[n, k]` (`tb` yes) or `[k, n]` (`tb` no) rows stored as `type` (f32, bf16 or f16), read in
+/// place: the matrix a checkpoint's `[out, in]` or `[in, out]` weight becomes under
+/// `weight_binding::in_place`.
 ctt::kernels::packed_matrix rows_in_place(const std::vector<float>& rows, index_t k, index_t n,
-                                          ctt::weight_type type) {
+                                          ctt::weight_type type, transpose tb = transpose::yes) {
     if (type == ctt::weight_type::f32) {
         auto copy = std::make_shared<std::vector<float>>(rows);
-        return ctt::kernels::packed_matrix::in_place(k, n, copy->data(), type, copy);
+        return ctt::kernels::packed_matrix::in_place(k, n, copy->data(), tb, type, copy);
     }
     auto stored = std::make_shared<std::vector<std::uint16_t>>(rows.size());
     for (std::size_t i = 0; i < rows.size(); ++i) {
         (*stored)[i] = type == ctt::weight_type::bf16 ? ctt::float_to_bf16(rows[i])
                                                       : ctt::float_to_fp16(rows[i]);
     }
-    return ctt::kernels::packed_matrix::in_place(k, n, stored->data(), type, stored);
+    return ctt::kernels::packed_matrix::in_place(k, n, stored->data(), tb, type, stored);
 }
 
 /// Each row alone (the one-row path) gives that row's bits of the many-row product `c`.
@@ -181,13 +182,15 @@ void check_rows_alone(const packed_case& t, const ctt::kernels::packed_matrix& b
     }
 }
 
-/// In place (`[n, k]` rows): the packed matrix's contents and every product's bits.
+/// In place (`[n, k]` or `[k, n]` rows, as `t.tb`): the packed matrix's contents and every
+/// product's bits.
 void check_in_place(const packed_case& t, ctt::weight_type type, const std::vector<float>& b0,
                     const ctt::kernels::packed_matrix& packed, const std::vector<float>& a,
                     const std::vector<float>& c0, const std::vector<float>& c,
                     const float* bias_ptr) {
-    const auto in_place = rows_in_place(b0, t.k, t.n, type);
+    const auto in_place = rows_in_place(b0, t.k, t.n, type, t.tb);
     CHECK(in_place.in_place());
+    CHECK(in_place.layout() == t.tb);
     CHECK(!packed.in_place());
     CHECK(in_place.rows() == t.k);
     CHECK(in_place.cols() == t.n);
@@ -258,7 +261,7 @@ void check(const packed_case& t, ctt::weight_type type = ctt::weight_type::f32) 
     }
     // Each row alone (the one-row path) gives that row's bits.
     check_rows_alone(t, packed, a, c0, c, bias_ptr);
-    if (t.tb == transpose::yes && type != ctt::weight_type::int8) {
+    if (type != ctt::weight_type::int8) {
         check_in_place(t, type, b0, packed, a, c0, c, bias_ptr);
     }
     // The scalar twin, within the GEMM's bound (int8: plus the activation's quantisation
@@ -306,6 +309,8 @@ TEST_CASE("gemm_packed: the unpacked GEMM's bits, each row alone, the twin's val
         check({37, 129, 300, tb, 0.5f, true, true});
         check({1, 517, 600, tb, -1.25f, true, true});
         check({200, 40, 513, tb, 1.f, false, true});
+        // Past one band of `[k, n]` rows read in place (4096 columns), k past a block.
+        check({2, 4150, 300, tb, 1.f, true, true});
     }
 }
 
@@ -325,18 +330,19 @@ TEST_CASE("gemm_packed with bf16, f16 and int8 weights: the twin's matrix, its f
             // Whole slivers and rows of whole registers (the in-place fast path throughout).
             check({1, 96, 512, tb, 1.f, false, true}, type);
             check({20, 64, 1024, tb, 2.f, true, false}, type);
+            check({1, 4150, 33, tb, 1.f, true, true}, type);
         }
     }
 }
 
 TEST_CASE("packed_matrix::in_place: int8 and missing rows are refused") {
-    CHECK_THROWS_AS(
-        (void)ctt::kernels::packed_matrix::in_place(32, 4, std::vector<std::int8_t>(128).data(),
-                                                    ctt::weight_type::int8, nullptr),
-        ctt::value_error);
-    CHECK_THROWS_AS(
-        (void)ctt::kernels::packed_matrix::in_place(32, 4, nullptr, ctt::weight_type::f32, nullptr),
-        ctt::value_error);
+    CHECK_THROWS_AS((void)ctt::kernels::packed_matrix::in_place(
+                        32, 4, std::vector<std::int8_t>(128).data(), transpose::yes,
+                        ctt::weight_type::int8, nullptr),
+                    ctt::value_error);
+    CHECK_THROWS_AS((void)ctt::kernels::packed_matrix::in_place(32, 4, nullptr, transpose::no,
+                                                                ctt::weight_type::f32, nullptr),
+                    ctt::value_error);
 }
 
 TEST_CASE("reduced-precision weights: NaN and infinity propagate as values") {
@@ -388,6 +394,15 @@ TEST_CASE("gemm_packed and gemv_packed give the same bits for 1, 2 and 3 threads
         const bool reads_in_place = type != ctt::weight_type::int8;
         const auto in_place =
             reads_in_place ? rows_in_place(b, k, n, type) : ctt::kernels::packed_matrix{};
+        // The same matrix as `[k, n]` rows (b transposed).
+        std::vector<float> bt(k * n);
+        for (index_t j = 0; j < n; ++j) {
+            for (index_t p = 0; p < k; ++p) {
+                bt[p * n + j] = b[j * k + p];
+            }
+        }
+        const auto k_rows = reads_in_place ? rows_in_place(bt, k, n, type, transpose::no)
+                                           : ctt::kernels::packed_matrix{};
         std::vector<std::vector<float>> results;
         std::vector<std::vector<float>> rows;
         const int before = ctt::simd::max_threads();
@@ -407,6 +422,13 @@ TEST_CASE("gemm_packed and gemv_packed give the same bits for 1, 2 and 3 threads
                 std::vector<float> row2(n);
                 ctt::kernels::gemv_packed(a.data(), in_place, row2.data(), 1.f, false, bias.data());
                 CHECK(same_bits(row2, row));
+                std::vector<float> c3(m * n);
+                ctt::kernels::gemm_packed(m, a.data(), k, k_rows, c3.data(), n, 1.f, false,
+                                          bias.data());
+                CHECK(same_bits(c3, c));
+                std::vector<float> row3(n);
+                ctt::kernels::gemv_packed(a.data(), k_rows, row3.data(), 1.f, false, bias.data());
+                CHECK(same_bits(row3, row));
             }
         }
         ctt::simd::set_num_threads(before);

@@ -8,6 +8,7 @@
 
 #include <cstring>
 #include <optional>
+#include <string>
 
 #include "../support/golden_case.hpp"
 #include "../support/tiny_models.hpp"
@@ -156,39 +157,35 @@ ctt::safetensors_file stored_as(const ctt::safetensors_file& file, ctt::dtype ty
     for (const auto& name : file.names()) {
         w.add(name, file.info(name).shape, file.load_floats(name), type);
     }
-    return ctt::safetensors_file::from_bytes(w.bytes(), "golden llama as bf16");
+    return ctt::safetensors_file::from_bytes(w.bytes(), "golden case as bf16");
 }
-} // namespace
 
-TEST_CASE("llama bound in place (zero-copy, the default): the packed load's bits, every "
-          "projection read from the file's bytes, which outlive the file object") {
+/// `Model` bound in place gives the packed load's bits, prompt at once and token by token, after
+/// the file object is gone, with `projection_elements` read from the file (every projection:
+/// `in_place_all`; the default binds none of a golden case's, all under 2^20 elements).
+template <class Model>
+void check_bound_in_place(const std::string& name, ctt::index_t projection_elements) {
     using namespace ctt;
-    using model_type = llama<tiny_llama>;
-    const auto c = test::golden_case::hf("llama");
+    const auto c = test::golden_case::hf(name);
     const auto ids = c.io.load_ints("input_ids");
-    const index_t length = c.dim("S");
-    const std::span<const std::int32_t> prompt(ids.data(), length);
-    // Every projection: q, k, v, o, gate, up, down per layer and the untied LM head.
-    constexpr index_t H = tiny_llama::hidden_size;
-    constexpr index_t kv = tiny_llama::num_kv_heads * tiny_llama::head_dim;
-    constexpr index_t F = tiny_llama::intermediate_size;
-    constexpr index_t projection_elements =
-        tiny_llama::num_layers * (2 * H * H + 2 * kv * H + 3 * H * F) + tiny_llama::vocab_size * H;
+    const std::span<const std::int32_t> prompt(ids.data(), c.dim("S"));
     for (const auto type : {weight_type::f32, weight_type::bf16}) {
         CAPTURE(to_string(type));
         // The checkpoint in the weight type's dtype (the golden one is f32), bound both ways.
         const auto stored = type == weight_type::f32 ? std::optional<safetensors_file>{}
                                                      : stored_as(c.model, dtype::bf16);
         const safetensors_file& source = stored ? *stored : c.model;
-        auto packed = std::make_unique<model_type>();
+        auto packed = std::make_unique<Model>();
         const auto packed_summary = load_parameters(*packed, source, type, weight_binding::packed);
         CHECK(packed_summary.in_place_bytes == 0);
-        auto in_place = std::make_unique<model_type>();
+        auto in_place = std::make_unique<Model>();
         {
             const auto file = type == weight_type::f32
                                   ? safetensors_file::open(c.dir / "model.safetensors")
                                   : stored_as(c.model, dtype::bf16);
-            const auto summary = load_parameters(*in_place, file, type); // in place: the default
+            CHECK(load_parameters(*std::make_unique<Model>(), file, type).in_place_bytes == 0);
+            const auto summary =
+                load_parameters(*in_place, file, type, weight_binding::in_place_all);
             CHECK(summary.tensors == packed_summary.tensors);
             CHECK(summary.in_place_bytes == projection_elements * element_bytes(type));
         } // the file object is gone: the model holds its bytes
@@ -198,12 +195,37 @@ TEST_CASE("llama bound in place (zero-copy, the default): the packed load's bits
         CHECK(std::memcmp(got.data(), expected.data(), got.size() * sizeof(float)) == 0);
         CHECK(generate(*in_place, prompt, 6) == generate(*packed, prompt, 6));
     }
+}
+} // namespace
+
+TEST_CASE("gpt2 bound in place: its [in, out] Conv1D weights read from the file's bytes, the "
+          "packed load's bits") {
+    // c_attn, c_proj, c_fc and mlp.c_proj per layer; the LM head is the tied embedding.
+    constexpr ctt::index_t H = tiny_gpt2::hidden_size;
+    constexpr ctt::index_t F = tiny_gpt2::intermediate_size;
+    check_bound_in_place<ctt::gpt2<tiny_gpt2>>("gpt2",
+                                               tiny_gpt2::num_layers * (4 * H * H + 2 * H * F));
+}
+
+TEST_CASE("llama bound in place (zero-copy): the packed load's bits, every "
+          "projection read from the file's bytes, which outlive the file object") {
+    using namespace ctt;
+    using model_type = llama<tiny_llama>;
+    const auto c = test::golden_case::hf("llama");
+    // Every projection: q, k, v, o, gate, up, down per layer and the untied LM head.
+    constexpr index_t H = tiny_llama::hidden_size;
+    constexpr index_t kv = tiny_llama::num_kv_heads * tiny_llama::head_dim;
+    constexpr index_t F = tiny_llama::intermediate_size;
+    check_bound_in_place<model_type>("llama",
+                                     tiny_llama::num_layers * (2 * H * H + 2 * kv * H + 3 * H * F) +
+                                         tiny_llama::vocab_size * H);
     // In place only where the file stores the weight type's own dtype: bf16 weights from an f32
     // file are packed (converted), as are int8 ones; and never from a caller's buffer
     // (`from_buffer`), whose lifetime is the caller's.
     const auto none_in_place = [](const safetensors_file& file, weight_type type) {
         auto model = std::make_unique<model_type>();
-        return load_parameters(*model, file, type, weight_binding::in_place).in_place_bytes == 0;
+        return load_parameters(*model, file, type, weight_binding::in_place_all).in_place_bytes ==
+               0;
     };
     CHECK(none_in_place(c.model, weight_type::bf16));
     CHECK(none_in_place(c.model, weight_type::int8));

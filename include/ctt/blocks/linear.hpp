@@ -99,15 +99,17 @@ struct linear {
     /// Binds `weight` and `bias`; a visitor that loads weights (`pack_when_loaded`) packs the
     /// layer in the weight type it chooses, as soon as its weight is read (or once the model's
     /// own load-time transforms ran, for a model that has some).
-    /// A loader that binds weights in place (`weight_binding::in_place`) may hand out an
-    /// `[out, in]` weight where it lies in the file: the layer then reads it there.
+    /// A loader that binds weights in place (`weight_binding::in_place`) may hand out the
+    /// weight where it lies in the file, in either layout: the layer then reads it there.
     template <class Visitor>
     void visit_parameters(Visitor& v, const std::string& prefix) {
-        if constexpr (Layout == weight_layout::out_in &&
-                      requires { v.rows_in_place(prefix, Out, In); }) {
-            if (auto rows = v.rows_in_place(prefix + "weight", Out, In)) {
-                packed = kernels::packed_matrix::in_place(In, Out, rows->data, rows->type,
-                                                          std::move(rows->owner));
+        if constexpr (requires { v.rows_in_place(prefix, Out, In); }) {
+            constexpr bool out_in = Layout == weight_layout::out_in;
+            if (auto rows =
+                    v.rows_in_place(prefix + "weight", out_in ? Out : In, out_in ? In : Out)) {
+                packed = kernels::packed_matrix::in_place(
+                    In, Out, rows->data, out_in ? kernels::transpose::yes : kernels::transpose::no,
+                    rows->type, std::move(rows->owner));
                 weight.release();
                 if constexpr (Bias) {
                     v.parameter(prefix + "bias", bias.view());

@@ -35,17 +35,28 @@ namespace ctt {
 /// How `load_parameters` gives the linear layers their weights. Results are bit-identical
 /// either way.
 enum class weight_binding {
-    /// The default: read where they lie in the mapped file when the checkpoint stores them as
-    /// the products read them (`[out, in]`, in the weight type's own dtype: F32, BF16 or F16).
+    /// The default: the weights of at least `in_place_min_elements` elements are read where
+    /// they lie in the mapped file when the checkpoint stores them as the products can read
+    /// them (`[out, in]` or `[in, out]` rows in the weight type's own dtype: F32, BF16 or F16).
     /// No copy, no conversion, a load in milliseconds, and the file's mapping lives as long as
-    /// the model. Any other weight (an `[in, out]` layout, another dtype, `int8`, a model that
-    /// transforms weights at load, a caller's buffer) is packed.
+    /// the model. Smaller weights are packed: they stay in the caches, where the packed slivers
+    /// read up to 4.5x faster than rows (`docs/benchmarks.md`), and their copy costs
+    /// microseconds. So is any other weight (another dtype, `int8`, a model that transforms
+    /// weights at load, a caller's buffer).
     in_place,
+    /// As `in_place`, whatever the weight's size: every weight the file stores as the products
+    /// can read them stays in the mapping.
+    in_place_all,
     /// Every weight copied (and converted) into the GEMM's sliver layout: the load reads and
     /// writes every weight; prompts run up to 15% faster on wide models (no sliver packed per
     /// product).
     packed,
 };
+
+/// The smallest weight (in elements) that `weight_binding::in_place` reads in place: 2^20, 4 MiB
+/// in f32, past a core's L2, where the one-row product is bound by memory and rows read as fast
+/// as packed slivers.
+inline constexpr index_t in_place_min_elements = index_t{1} << 20;
 
 /// A `[rows, cols]` weight a loader hands out in place (`parameter_loader::rows_in_place`).
 struct in_place_rows {
@@ -59,8 +70,8 @@ class parameter_loader {
 public:
     /// Packs linear layers as `type`, each as soon as it is read; with `defer_packing`, only
     /// in `run_after_loading` (a model that transforms weights at load needs them unpacked).
-    /// With `weight_binding::in_place` (the default), hands out the weights it can in place
-    /// instead.
+    /// With `weight_binding::in_place` (the default) or `in_place_all`, hands out the weights
+    /// it can in place instead.
     explicit parameter_loader(const safetensors_file& file, weight_type type = weight_type::f32,
                               bool defer_packing = false,
                               weight_binding binding = weight_binding::in_place)
@@ -68,7 +79,7 @@ public:
         , type_(type)
         , defer_(defer_packing)
         , binding_(binding)
-        , owner_(binding == weight_binding::in_place ? file.keep_alive() : nullptr) {}
+        , owner_(binding != weight_binding::packed ? file.keep_alive() : nullptr) {}
 
     /// Reads tensor `name` into `dst`; a mismatch of shape is recorded and reported by finish().
     template <class T, tensor_shape S>
@@ -91,13 +102,15 @@ public:
 
     /**
      * @brief A linear layer's `[rows, cols]` weight `name`, bound in place (and counted as
-     *        read) when the loader binds in place and the file stores it so: this shape, the
-     *        weight type's own dtype, each element aligned. Otherwise nothing, and the layer
+     *        read) when the loader binds in place (a weight this large, for the default
+     *        `weight_binding::in_place`) and the file stores it so: this shape, the weight
+     *        type's own dtype, each element aligned. Otherwise nothing, and the layer
      *        reads it through `parameter` (where a missing or mis-shaped tensor is reported).
      */
     [[nodiscard]] std::optional<in_place_rows> rows_in_place(const std::string& name, index_t rows,
                                                              index_t cols) {
-        if (binding_ != weight_binding::in_place || defer_ || owner_ == nullptr ||
+        if (binding_ == weight_binding::packed || defer_ || owner_ == nullptr ||
+            (binding_ == weight_binding::in_place && rows * cols < in_place_min_elements) ||
             visited_.contains(name) || !file_.contains(name)) {
             return std::nullopt;
         }
@@ -221,22 +234,23 @@ inline constexpr weight_type default_weights = [] {
     }
 }();
 
-/**
- * @brief Loads every parameter of `model` from `file` (throws `io_error` naming every missing,
- *        unexpected or mis-shaped tensor), runs the model's load-time transforms, and packs its
- *        linear layers as `weights`: each layer as soon as it is read, so that a bf16 or int8
- *        model never holds more than one layer in `float`. A model whose `finish_loading`
- *        rewrites projection weights (`Model::transforms_weights_at_load`) is packed after it.
- *        By default (`weight_binding::in_place`) the projections the file stores as they are
- *        read stay in the file's mapping instead (see `weight_binding`), which the model then
- *        keeps alive: `file` may be destroyed once this returns.
- */
 /// What `load_parameters` did.
 struct load_summary {
     std::size_t tensors = 0;        ///< tensors bound (read, or bound in place)
     std::size_t in_place_bytes = 0; ///< bytes of weights the model reads where they lie in the file
 };
 
+/**
+ * @brief Loads every parameter of `model` from `file` (throws `io_error` naming every missing,
+ *        unexpected or mis-shaped tensor), runs the model's load-time transforms, and packs its
+ *        linear layers as `weights`: each layer as soon as it is read, so that a bf16 or int8
+ *        model never holds more than one layer in `float`. A model whose `finish_loading`
+ *        rewrites projection weights (`Model::transforms_weights_at_load`) is packed after it.
+ *        By default (`weight_binding::in_place`) the projections of at least
+ *        `in_place_min_elements` that the file stores as they are read stay in the file's
+ *        mapping instead (see `weight_binding`), which the model then keeps alive: `file` may
+ *        be destroyed once this returns.
+ */
 template <class Model>
 load_summary load_parameters(Model& model, const safetensors_file& file,
                              weight_type weights = default_weights<Model>,

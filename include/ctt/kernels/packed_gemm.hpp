@@ -129,6 +129,30 @@ inline void pack_rows(index_t kc, index_t cols, const void* rows, index_t ld, fl
     }
 }
 
+/**
+ * @brief Packs `kc x cols` of `op(B)` from `kc` rows of `B[k, n]` stored as `bf16` or `f16`
+ *        (each row `ld` elements, starting at the sliver's first column) into one `kc x nr`
+ *        float sliver, columns past `cols` zero: a checkpoint's `[in, out]` rows read in place.
+ */
+template <weight_type W>
+inline void pack_k_rows(index_t kc, index_t cols, const std::uint16_t* src, index_t ld,
+                        float* dst) {
+    constexpr index_t nr = gemm_blocking::nr;
+    for (index_t p = 0; p < kc; ++p) {
+        const std::uint16_t* row = src + p * ld;
+        if (cols == nr) {
+            for (index_t c = 0; c < nr; c += lanes) {
+                (W == weight_type::bf16 ? simd::widen_bf16(row + c) : simd::widen_f16(row + c))
+                    .store_aligned(dst + p * nr + c);
+            }
+        } else {
+            for (index_t c = 0; c < nr; ++c) {
+                dst[p * nr + c] = c < cols ? widen_one<W>(row, c) : 0.f;
+            }
+        }
+    }
+}
+
 } // namespace detail
 
 /// `op(B)` (`[k, n]`), packed once into `nr`-column slivers per `kc` block of k.
@@ -165,23 +189,26 @@ public:
     }
 
     /**
-     * @brief `op(B)` read in place from `B[n, k]`'s rows (a checkpoint's `[out, in]` weight,
-     *        memory-mapped) stored as `f32`, `bf16` or `f16`: no copy, no conversion.
+     * @brief `op(B)` read in place from a checkpoint's weight rows (memory-mapped) stored as
+     *        `f32`, `bf16` or `f16`: no copy, no conversion.
      *
-     * `rows` holds `n` rows of `k` elements, each element aligned to its size. `owner` keeps
-     * the memory alive (the mapping of the file) for as long as the matrix or a copy of it
-     * lives. The products widen and transpose the rows as they read them, and every result is
-     * bit-identical to the product on the same matrix packed (`packed_matrix(k, n, ...)` from
-     * the widened rows, `transpose::yes`): same chains, in the same order.
+     * `tb` says how `data` holds `op(B)`, as for the packing constructor: `transpose::yes`,
+     * `B[n, k]` (`n` rows of `k` elements: `torch.nn.Linear`'s `[out, in]`); `transpose::no`,
+     * `B[k, n]` (`k` rows of `n`: GPT-2's `Conv1D`, `[in, out]`). Each element is aligned to its
+     * size. `owner` keeps the memory alive (the mapping of the file) for as long as the matrix
+     * or a copy of it lives. The products widen (and for `[n, k]` transpose) the rows as they
+     * read them, and every result is bit-identical to the product on the same matrix packed
+     * (`packed_matrix(k, n, ...)` from the widened rows, the same `tb`): same chains, in the
+     * same order.
      */
-    [[nodiscard]] static packed_matrix in_place(index_t k, index_t n, const void* rows,
-                                                weight_type type,
+    [[nodiscard]] static packed_matrix in_place(index_t k, index_t n, const void* data,
+                                                transpose tb, weight_type type,
                                                 std::shared_ptr<const void> owner) {
         if (type == weight_type::int8) {
             throw value_error("packed_matrix::in_place: int8 weights are quantised at load; "
                               "only f32, bf16 and f16 rows are read in place");
         }
-        if (k * n > 0 && rows == nullptr) {
+        if (k * n > 0 && data == nullptr) {
             throw value_error("packed_matrix::in_place: no rows to read");
         }
         packed_matrix m;
@@ -189,7 +216,8 @@ public:
         m.n_ = n;
         m.n_padded_ = n;
         m.type_ = type;
-        m.rows_ = static_cast<const std::byte*>(rows);
+        m.rows_ = static_cast<const std::byte*>(data);
+        m.layout_ = tb;
         m.owner_ = std::move(owner);
         return m;
     }
@@ -202,6 +230,7 @@ public:
         , data_(other.in_place() ? storage{} : allocate(other.storage_bytes()))
         , scales_(other.scales_)
         , rows_(other.rows_)
+        , layout_(other.layout_)
         , owner_(other.owner_) {
         if (!in_place()) {
             std::copy_n(other.data_.get(), storage_bytes(), data_.get());
@@ -222,9 +251,12 @@ public:
     [[nodiscard]] index_t cols() const noexcept { return n_; } ///< n
     [[nodiscard]] bool empty() const noexcept { return k_ == 0 || n_ == 0; }
     [[nodiscard]] weight_type type() const noexcept { return type_; }
-    /// Whether the matrix reads a checkpoint's `[n, k]` rows in place (`in_place`) rather than
-    /// slivers it owns.
+    /// Whether the matrix reads a checkpoint's rows in place (`in_place`) rather than slivers
+    /// it owns.
     [[nodiscard]] bool in_place() const noexcept { return rows_ != nullptr; }
+    /// `in_place()`: how the rows hold `op(B)`: `transpose::yes` for `B[n, k]` (`[out, in]`),
+    /// `transpose::no` for `B[k, n]` (`[in, out]`).
+    [[nodiscard]] transpose layout() const noexcept { return layout_; }
     /// Bytes of storage (read once per product): the elements and, for `int8`, the scales; for a
     /// matrix read in place, the bytes of the rows it reads (which it does not own).
     [[nodiscard]] index_t bytes() const noexcept {
@@ -241,10 +273,15 @@ public:
         return reinterpret_cast<const E*>(data_.get()) + pc * n_padded_ + j * block_k(pc);
     }
 
-    /// `in_place()`: row `j` of `B[n, k]` (column `j` of `op(B)`), `E` as for `block`.
+    /// `in_place()` from `B[n, k]`: row `j` (column `j` of `op(B)`), `E` as for `block`.
     template <class E = float>
     [[nodiscard]] const E* row(index_t j) const noexcept {
         return reinterpret_cast<const E*>(rows_) + j * k_;
+    }
+    /// `in_place()` from `B[k, n]`: row `p` (row `p` of `op(B)`), `E` as for `block`.
+    template <class E = float>
+    [[nodiscard]] const E* k_row(index_t p) const noexcept {
+        return reinterpret_cast<const E*>(rows_) + p * n_;
     }
 
     /// `int8`: the `nr` scales of the slivers of columns `[j, ...)` for k block `g` of 32.
@@ -278,6 +315,24 @@ public:
         constexpr index_t nr = blk::nr;
         constexpr index_t lanes = detail::lanes;
         const index_t kc = std::min(blk::kc, k_ - pc);
+        if (in_place() && layout_ == transpose::no) {
+            const index_t cols = std::min(nr, n_ - j);
+            switch (type_) {
+            case weight_type::f32:
+                detail::pack_b(kc, cols, k_row<float>(pc) + j, n_, transpose::no, out);
+                return;
+            case weight_type::bf16:
+                detail::pack_k_rows<weight_type::bf16>(kc, cols, k_row<std::uint16_t>(pc) + j, n_,
+                                                       out);
+                return;
+            case weight_type::f16:
+                detail::pack_k_rows<weight_type::f16>(kc, cols, k_row<std::uint16_t>(pc) + j, n_,
+                                                      out);
+                return;
+            case weight_type::int8:
+                return; // refused by in_place
+            }
+        }
         if (in_place()) {
             const index_t cols = std::min(nr, n_ - j);
             switch (type_) {
@@ -417,7 +472,8 @@ private:
     weight_type type_ = weight_type::f32;
     storage data_;
     std::vector<float> scales_;
-    const std::byte* rows_ = nullptr;   ///< `in_place()`: `B[n, k]`, not owned
+    const std::byte* rows_ = nullptr;   ///< `in_place()`: the rows, not owned
+    transpose layout_ = transpose::yes; ///< `in_place()`: `B[n, k]` (yes) or `B[k, n]` (no)
     std::shared_ptr<const void> owner_; ///< keeps `rows_` alive
 };
 
@@ -722,9 +778,9 @@ inline __m256 in_place_chain(const void* rows, index_t ld, index_t pc, index_t k
 
 /**
  * @brief The one-row product over sliver `s` (columns `[s nr, s nr + nr)`) of a matrix read in
- *        place: the chains of `gemv_packed_slivers`, element for element, on the rows
- *        transposed in registers (AVX-512), or on the sliver packed into an L1 buffer per k
- *        block (other targets, and a last partial sliver).
+ *        place from `[n, k]` rows: the chains of `gemv_packed_slivers`, element for element, on
+ *        the rows transposed in registers (AVX2), or on the sliver packed into an L1 buffer per
+ *        k block (other targets, and a last partial sliver).
  */
 template <weight_type W>
 inline void gemv_in_place_sliver(index_t s, const float* x, const packed_matrix& b, float* y,
@@ -774,6 +830,106 @@ inline void gemv_in_place_sliver(index_t s, const float* x, const packed_matrix&
             });
         }
         store_sliver_row(acc, j0, cols, y, alpha, pc == 0, accumulate, bias);
+    }
+}
+
+/// One register of `[k, n]` row elements stored as `W`, widened (unaligned).
+template <weight_type W>
+inline fbatch load_row_elements(const stored_element_t<W>* src) noexcept {
+    if constexpr (W == weight_type::f32) {
+        return fbatch::load_unaligned(src);
+    } else if constexpr (W == weight_type::bf16) {
+        return simd::widen_bf16(src);
+    } else {
+        return simd::widen_f16(src);
+    }
+}
+
+/// `R` consecutive rows' steps of the chains of one register of columns: `acc = fma(x[r],
+/// w[r], acc)` for `r` in order (`x`: the rows' activations, broadcast), `w` read `ld` elements
+/// apart (`tail`: only its first `tail` columns are read, the rest zero, as in a zero-padded
+/// sliver).
+template <index_t R, weight_type W>
+inline __attribute__((always_inline)) fbatch k_rows_steps(fbatch acc, const fbatch* x,
+                                                          const stored_element_t<W>* w, index_t ld,
+                                                          index_t tail) noexcept {
+    for (index_t r = 0; r < R; ++r) {
+        fbatch wv;
+        if (tail == 0) {
+            wv = load_row_elements<W>(w + r * ld);
+        } else {
+            alignas(64) float t[lanes] = {};
+            for (index_t c = 0; c < tail; ++c) {
+                t[c] = widen_one<W>(w + r * ld, c);
+            }
+            wv = fbatch::load_aligned(t);
+        }
+        acc = simd::fma(x[r], wv, acc);
+    }
+    return acc;
+}
+
+/**
+ * @brief The one-row product over slivers `[s0, s1)` of `[k, n]` rows read in place (GPT-2's
+ *        `[in, out]` weights): each row's share of the band streams whole, left to right.
+ *
+ * The band's accumulators live in an L1 buffer, so a row is read as one run of bytes (a
+ * sliver group at a time would read a few hundred bytes per row, `n` apart: 0.7x the packed
+ * product from L3, 0.4x from memory). Four rows per pass over the buffer, their activations
+ * broadcast once: 0.96-1.04x the packed product from memory, 0.8-1.0x from L2 (f32, 1 thread;
+ * eight rows per pass were slower). Each column is still the micro-kernel's chain, row by row
+ * within each k block, and the epilogue is `store_sliver_row`'s per sliver: the packed
+ * product's bits.
+ */
+template <weight_type W>
+inline void gemv_k_rows(index_t s0, index_t s1, const float* x, const packed_matrix& b, float* y,
+                        float alpha, bool accumulate, const float* bias) {
+    using blk = gemm_blocking;
+    using E = stored_element_t<W>;
+    constexpr index_t nv = blk::nr_registers;
+    constexpr index_t nr = blk::nr;
+    constexpr index_t unroll = 4; // rows per pass over the accumulators
+    const index_t k = b.rows();
+    const index_t n = b.cols();
+    const index_t j0 = s0 * nr;
+    const index_t width = std::min(n, s1 * nr) - j0;
+    const index_t whole = width / lanes * lanes; // columns read a register at a time
+    float* acc = sliver_workspace().reserve((s1 - s0) * nr);
+    for (index_t pc = 0; pc < k; pc += blk::kc) {
+        const index_t kc = std::min(blk::kc, k - pc);
+        std::fill_n(acc, (s1 - s0) * nr, 0.f);
+        const E* rows = b.k_row<E>(pc) + j0;
+        const float* xp = x + pc;
+        index_t p = 0;
+        const auto pass = [&]<index_t R>(std::integral_constant<index_t, R>) {
+            const E* w = rows + p * n;
+            fbatch xs[R]; // broadcast once per pass: `acc` may alias `x` for the compiler
+            for (index_t r = 0; r < R; ++r) {
+                xs[r] = fbatch(xp[p + r]);
+            }
+            for (index_t c = 0; c < whole; c += lanes) {
+                const fbatch a = fbatch::load_aligned(acc + c);
+                k_rows_steps<R, W>(a, xs, w + c, n, 0).store_aligned(acc + c);
+            }
+            if (whole < width) {
+                const fbatch a = fbatch::load_aligned(acc + whole);
+                k_rows_steps<R, W>(a, xs, w + whole, n, width - whole).store_aligned(acc + whole);
+            }
+            p += R;
+        };
+        while (p + unroll <= kc) {
+            pass(std::integral_constant<index_t, unroll>{});
+        }
+        while (p < kc) {
+            pass(std::integral_constant<index_t, 1>{});
+        }
+        for (index_t s = s0; s < s1; ++s) {
+            fbatch r[nv];
+            static_for<nv>(
+                [&](auto v) { r[v] = fbatch::load_aligned(acc + (s - s0) * nr + v * lanes); });
+            store_sliver_row(r, s * nr, std::min(nr, n - s * nr), y, alpha, pc == 0, accumulate,
+                             bias);
+        }
     }
 }
 
@@ -969,14 +1125,22 @@ inline void gemm_packed_serial(index_t m, index_t j0, index_t nn, const float* a
 inline void gemv_packed(const float* x, const packed_matrix& b, float* y, float alpha = 1.f,
                         bool accumulate = false, const float* bias = nullptr) {
     constexpr index_t nr = detail::gemm_blocking::nr;
-    constexpr index_t group = 4; // slivers per task: 8 accumulator chains
     const index_t slivers = (b.cols() + nr - 1) / nr;
+    // A second thread pays from 2^16 weights (256 KiB in f32): a parallel region costs a few
+    // microseconds on an idle machine, and kjv_gpt2 (256 x 768 to 1024 x 256 products, all in
+    // the caches) decodes 1.4x faster on 2 threads than on 1 from there, where a threshold of
+    // 2^19 (past the L2) gained nothing. The price: on a machine whose other core is busy, the
+    // region waits for it (kjv_gpt2 then falls below its 1-thread speed; see
+    // docs/benchmarks.md). Counted in weights, not bytes: a reduced type reads fewer bytes but
+    // widens each weight, so its time per weight stays near f32's.
+    const int threads = b.rows() * b.cols() >= (index_t{1} << 16) ? simd::max_threads() : 1;
+    // Slivers per task: 4 (8 accumulator chains in registers), or for `[k, n]` rows read in
+    // place one band per thread of up to 128 (4096 columns: 16 KiB of accumulators in L1, and
+    // rows read 16 KiB at a time; bands of 16 slivers read 0.8x as fast from memory).
+    const bool k_rows = b.in_place() && b.layout() == transpose::no;
+    const index_t group =
+        k_rows ? std::min<index_t>(128, (slivers + threads - 1) / threads) : index_t{4};
     const index_t tasks = (slivers + group - 1) / group;
-    // A second thread pays once B is well past the L2: 2^19 weights (2 MiB in f32; a parallel
-    // region costs microseconds, and much more on a busy machine). Counted in weights, not
-    // bytes: a reduced type reads fewer bytes but widens each weight, so its time per weight
-    // stays near f32's (bf16 768 x 768 products stayed serial when counted in bytes).
-    const int threads = b.rows() * b.cols() >= (index_t{1} << 19) ? simd::max_threads() : 1;
     // int8: the row quantised once, on the calling thread, read by every task.
     detail::q8_rows* xq = nullptr;
     if (b.type() == weight_type::int8) {
@@ -997,6 +1161,10 @@ inline void gemv_packed(const float* x, const packed_matrix& b, float* y, float 
                 }
                 return;
             } else {
+                if (k_rows) {
+                    detail::gemv_k_rows<W>(s, end, x, b, y, alpha, accumulate, bias);
+                    return;
+                }
                 if (b.in_place()) {
                     for (; s < end; ++s) {
                         detail::gemv_in_place_sliver<W>(s, x, b, y, alpha, accumulate, bias);
