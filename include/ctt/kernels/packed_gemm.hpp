@@ -85,16 +85,33 @@ inline float widen_one(const void* row, index_t p) noexcept {
 }
 
 /**
- * @brief Packs `kc x cols` of `op(B)` from `cols` rows of `B[n, k]` stored as `W` (each row
- *        `ld` elements, starting at the block's first k) into one `kc x nr` float sliver,
- *        columns past `cols` zero: the sliver `pack_b` writes, from a checkpoint's `[out, in]`
- *        rows read in place.
+ * @brief Packs `kc x cols` of `op(B)` from a checkpoint's rows read in place, stored as `W`,
+ *        into one `kc x nr` float sliver, columns past `cols` zero: the sliver `pack_b` writes.
+ *        `tb` as for `pack_b`: `transpose::yes`, `cols` rows of `B[n, k]` (`[out, in]`) from
+ *        the block's first k; `transpose::no`, `kc` rows of `B[k, n]` (`[in, out]`) from the
+ *        sliver's first column. Rows are `ld` elements apart.
  */
 template <weight_type W>
-inline void pack_rows(index_t kc, index_t cols, const void* rows, index_t ld, float* dst) {
+inline void pack_rows(index_t kc, index_t cols, const void* rows, index_t ld, transpose tb,
+                      float* dst) {
     constexpr index_t nr = gemm_blocking::nr;
     if constexpr (W == weight_type::f32) {
-        pack_b(kc, cols, static_cast<const float*>(rows), ld, transpose::yes, dst);
+        pack_b(kc, cols, static_cast<const float*>(rows), ld, tb, dst);
+    } else if (tb == transpose::no) {
+        const auto* src = static_cast<const std::uint16_t*>(rows);
+        for (index_t p = 0; p < kc; ++p) {
+            const std::uint16_t* row = src + p * ld;
+            if (cols == nr) {
+                for (index_t c = 0; c < nr; c += lanes) {
+                    (W == weight_type::bf16 ? simd::widen_bf16(row + c) : simd::widen_f16(row + c))
+                        .store_aligned(dst + p * nr + c);
+                }
+            } else {
+                for (index_t c = 0; c < nr; ++c) {
+                    dst[p * nr + c] = c < cols ? widen_one<W>(row, c) : 0.f;
+                }
+            }
+        }
     } else {
         const auto* src = static_cast<const std::uint16_t*>(rows);
         index_t p0 = 0;
@@ -124,30 +141,6 @@ inline void pack_rows(index_t kc, index_t cols, const void* rows, index_t ld, fl
         for (index_t p = p0; p < kc; ++p) {
             for (index_t c = 0; c < nr; ++c) {
                 dst[p * nr + c] = c < cols ? widen_one<W>(src + c * ld, p) : 0.f;
-            }
-        }
-    }
-}
-
-/**
- * @brief Packs `kc x cols` of `op(B)` from `kc` rows of `B[k, n]` stored as `bf16` or `f16`
- *        (each row `ld` elements, starting at the sliver's first column) into one `kc x nr`
- *        float sliver, columns past `cols` zero: a checkpoint's `[in, out]` rows read in place.
- */
-template <weight_type W>
-inline void pack_k_rows(index_t kc, index_t cols, const std::uint16_t* src, index_t ld,
-                        float* dst) {
-    constexpr index_t nr = gemm_blocking::nr;
-    for (index_t p = 0; p < kc; ++p) {
-        const std::uint16_t* row = src + p * ld;
-        if (cols == nr) {
-            for (index_t c = 0; c < nr; c += lanes) {
-                (W == weight_type::bf16 ? simd::widen_bf16(row + c) : simd::widen_f16(row + c))
-                    .store_aligned(dst + p * nr + c);
-            }
-        } else {
-            for (index_t c = 0; c < nr; ++c) {
-                dst[p * nr + c] = c < cols ? widen_one<W>(row, c) : 0.f;
             }
         }
     }
@@ -315,35 +308,23 @@ public:
         constexpr index_t nr = blk::nr;
         constexpr index_t lanes = detail::lanes;
         const index_t kc = std::min(blk::kc, k_ - pc);
-        if (in_place() && layout_ == transpose::no) {
-            const index_t cols = std::min(nr, n_ - j);
-            switch (type_) {
-            case weight_type::f32:
-                detail::pack_b(kc, cols, k_row<float>(pc) + j, n_, transpose::no, out);
-                return;
-            case weight_type::bf16:
-                detail::pack_k_rows<weight_type::bf16>(kc, cols, k_row<std::uint16_t>(pc) + j, n_,
-                                                       out);
-                return;
-            case weight_type::f16:
-                detail::pack_k_rows<weight_type::f16>(kc, cols, k_row<std::uint16_t>(pc) + j, n_,
-                                                      out);
-                return;
-            case weight_type::int8:
-                return; // refused by in_place
-            }
-        }
         if (in_place()) {
+            // The sliver's first element: row j from k `pc` of `[n, k]`, or row `pc` from
+            // column j of `[k, n]`.
+            const bool n_k = layout_ == transpose::yes;
+            const index_t first = n_k ? j * k_ + pc : pc * n_ + j;
+            const std::byte* at = rows_ + first * element_bytes(type_);
             const index_t cols = std::min(nr, n_ - j);
+            const index_t ld = n_k ? k_ : n_;
             switch (type_) {
             case weight_type::f32:
-                detail::pack_rows<weight_type::f32>(kc, cols, row<float>(j) + pc, k_, out);
+                detail::pack_rows<weight_type::f32>(kc, cols, at, ld, layout_, out);
                 return;
             case weight_type::bf16:
-                detail::pack_rows<weight_type::bf16>(kc, cols, row<std::uint16_t>(j) + pc, k_, out);
+                detail::pack_rows<weight_type::bf16>(kc, cols, at, ld, layout_, out);
                 return;
             case weight_type::f16:
-                detail::pack_rows<weight_type::f16>(kc, cols, row<std::uint16_t>(j) + pc, k_, out);
+                detail::pack_rows<weight_type::f16>(kc, cols, at, ld, layout_, out);
                 return;
             case weight_type::int8:
                 return; // refused by in_place
