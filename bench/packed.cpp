@@ -49,7 +49,7 @@ ctt::kernels::packed_matrix rows_in_place(index_t k, index_t n, const std::vecto
 }
 
 /// `y[m, n] = x[m, k] W[n, k]^T` with W packed as `type` or read in place; args: type, m,
-/// in_place (0 packed, 1 `[n, k]` rows, 2 `[k, n]` rows: the same random matrix).
+/// in_place (0 packed, 1 `[n, k]` rows, 2 `[k, n]` rows: the same random values).
 template <index_t K, index_t N>
 void BM_packed_linear(benchmark::State& state) {
     const auto type = static_cast<weight_type>(state.range(0));
